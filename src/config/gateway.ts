@@ -1,0 +1,381 @@
+/**
+ * Build: a validated raw config becomes an immutable Gateway — compiled routes, upstream pools,
+ * TLS contexts. Every semantic error (unknown upstream, bad path pattern, unreadable certificate)
+ * is collected with its path; a Gateway is only returned when there are none.
+ */
+import { isIP } from 'node:net';
+import type { Stage } from '../pipeline/stage.ts';
+import { parsePathPattern, Router, type RouteSpec } from '../routing/router.ts';
+import { TrustedProxies } from '../server/client-ip.ts';
+import { loadCertificates, type SniTable } from '../server/tls.ts';
+import { Upstream } from '../upstream/upstream.ts';
+import { ConfigError, didYouMean, type ConfigIssue } from './errors.ts';
+import { loadConfigFile, parseConfigText, type LoadedConfig } from './load.ts';
+import type { RawConfig, RawRoute } from './schema.ts';
+import { parseDuration, parseSize } from './units.ts';
+
+export interface Limits {
+  maxHeaderBytes: number;
+  maxHeaders: number;
+  maxUrlBytes: number;
+  maxBodyBytes: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  http2MaxConcurrentStreams: number;
+}
+
+export interface HttpsSettings {
+  host: string;
+  port: number;
+  sni: SniTable;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  http2: boolean;
+  /** The Strict-Transport-Security value, or null when turned off. */
+  hsts: string | null;
+}
+
+export interface Settings {
+  https: HttpsSettings | undefined;
+  http: { host: string; port: number; redirectToHttps: boolean } | undefined;
+  trustedProxies: TrustedProxies;
+  limits: Limits;
+  via: boolean;
+  shutdownTimeout: number;
+  logLevel: string;
+  accessLog: string;
+}
+
+export interface VersionSelector {
+  header: string | undefined;
+  query: string | undefined;
+  paramIndex: number;
+  fallback: Upstream | undefined;
+  map: ReadonlyMap<string, Upstream>;
+}
+
+export interface CompiledRoute {
+  readonly name: string;
+  readonly index: number;
+  readonly upstream: Upstream | VersionSelector;
+  readonly stripPrefix: boolean;
+  readonly mode: 'enforce' | 'shadow';
+  readonly stages: readonly Stage[];
+  readonly maxBodyBytes: number;
+  readonly needsBody: boolean;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxHeaderBytes: 16 * 1024,
+  maxHeaders: 100,
+  maxUrlBytes: 8 * 1024,
+  maxBodyBytes: 1024 * 1024,
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  keepAliveTimeout: 5_000,
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 256,
+  http2MaxConcurrentStreams: 100,
+};
+
+export class Gateway {
+  readonly settings: Settings;
+  readonly router: Router<CompiledRoute>;
+  readonly routes: readonly CompiledRoute[];
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly source: string;
+
+  constructor(init: {
+    settings: Settings;
+    routes: CompiledRoute[];
+    router: Router<CompiledRoute>;
+    upstreams: Map<string, Upstream>;
+    source: string;
+  }) {
+    this.settings = init.settings;
+    this.routes = init.routes;
+    this.router = init.router;
+    this.upstreams = init.upstreams;
+    this.source = init.source;
+  }
+
+  /** Closes the upstream pools once in-flight requests on them have finished. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.upstreams.values()].map((u) => u.close()));
+  }
+}
+
+export async function buildGatewayFromFile(file: string, env?: NodeJS.ProcessEnv): Promise<Gateway> {
+  return buildGateway(await loadConfigFile(file, env));
+}
+
+export async function buildGatewayFromText(
+  text: string,
+  options: { baseDir?: string; env?: NodeJS.ProcessEnv; source?: string } = {},
+): Promise<Gateway> {
+  return buildGateway(parseConfigText(text, options));
+}
+
+export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
+  const { raw, baseDir, source } = loaded;
+  const issues: ConfigIssue[] = [];
+
+  unsupportedValues(raw, issues);
+  const limits = buildLimits(raw, issues);
+
+  let trustedProxies = new TrustedProxies([]);
+  const trustedIssues: ConfigIssue[] = [];
+  (raw.server.trustedProxies ?? []).forEach((entry, i) => {
+    try {
+      new TrustedProxies([entry]);
+    } catch (err) {
+      trustedIssues.push({ path: `server.trustedProxies[${i}]`, message: (err as Error).message });
+    }
+  });
+  if (trustedIssues.length > 0) issues.push(...trustedIssues);
+  else trustedProxies = new TrustedProxies(raw.server.trustedProxies ?? []);
+
+  if (!raw.server.https && !raw.server.http) {
+    issues.push({ path: 'server', message: 'needs at least one listener: server.https or server.http' });
+  }
+  if (raw.server.http && raw.server.http.redirectToHttps !== false && !raw.server.https) {
+    issues.push({
+      path: 'server.http.redirectToHttps',
+      message: 'redirects to HTTPS but server.https is not configured; set redirectToHttps: false to serve plain HTTP',
+    });
+  }
+
+  let https: HttpsSettings | undefined;
+  if (raw.server.https) {
+    const h = raw.server.https;
+    const minVersion = h.minVersion ?? 'TLSv1.2';
+    const sni = await loadCertificates(h.certificates, baseDir, minVersion, issues, 'server.https.certificates');
+    if (sni) {
+      https = {
+        host: h.host ?? '0.0.0.0',
+        port: h.port ?? 8443,
+        sni,
+        minVersion,
+        http2: h.http2 ?? true,
+        hsts: hstsValue(h.hsts),
+      };
+    }
+  }
+
+  const upstreams = new Map<string, Upstream>();
+  const upstreamNames = Object.keys(raw.upstreams);
+  for (const name of upstreamNames) {
+    const u = raw.upstreams[name];
+    if (!u) continue;
+    const targets: { url: string; weight: number }[] = [];
+    u.targets.forEach((t, i) => {
+      const url = typeof t === 'string' ? t : t.url;
+      const weight = typeof t === 'string' ? 1 : (t.weight ?? 1);
+      const problem = checkTargetUrl(url);
+      if (problem) issues.push({ path: `upstreams.${name}.targets[${i}]${typeof t === 'string' ? '' : '.url'}`, message: problem });
+      else targets.push({ url, weight });
+    });
+    if (u.balance && u.balance !== 'round-robin') {
+      issues.push({ path: `upstreams.${name}.balance`, message: `"${u.balance}" is not supported yet in this version of Portcullis; use round-robin` });
+    }
+    if (targets.length === u.targets.length) {
+      upstreams.set(name, new Upstream({
+        name,
+        targets,
+        timeout: u.timeout ? parseDuration(u.timeout) : 30_000,
+        connectTimeout: u.connectTimeout ? parseDuration(u.connectTimeout) : 5_000,
+        maxConnections: u.maxConnections ?? 128,
+      }));
+    }
+  }
+
+  const routes: CompiledRoute[] = [];
+  const specs: RouteSpec<CompiledRoute>[] = [];
+  const seenNames = new Map<string, number>();
+  const seenPatterns = new Map<string, number>();
+  raw.routes.forEach((r, i) => {
+    const at = `routes[${i}]`;
+    const before = issues.length;
+    const prior = seenNames.get(r.name);
+    if (prior !== undefined) issues.push({ path: `${at}.name`, message: `"${r.name}" is already the name of routes[${prior}]` });
+    seenNames.set(r.name, i);
+
+    checkAuth(r, at, issues);
+    const pattern = parsePathPattern(r.match.path);
+    if (typeof pattern === 'string') {
+      issues.push({ path: `${at}.match.path`, message: pattern });
+    }
+    const host = r.match.host?.toLowerCase();
+    if (host !== undefined && !/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host)) {
+      issues.push({ path: `${at}.match.host`, message: `"${r.match.host}" is not a host name or *.domain wildcard` });
+    }
+    if (r.stripPrefix && typeof pattern !== 'string' && !pattern.prefix) {
+      issues.push({ path: `${at}.stripPrefix`, message: 'needs a prefix path pattern ending in "/*"' });
+    }
+    const upstream = buildRouteUpstream(r, at, typeof pattern === 'string' ? [] : pattern.params, upstreams, upstreamNames, issues);
+    if (typeof pattern !== 'string') {
+      const key = `${host ?? '*'} ${r.match.path} ${[...(r.match.methods ?? ['*'])].sort().join(',')}`;
+      const dup = seenPatterns.get(key);
+      if (dup !== undefined) {
+        issues.push({ path: `${at}.match`, message: `same host, path and methods as routes[${dup}]; it could never match` });
+      }
+      seenPatterns.set(key, i);
+    }
+    if (issues.length > before || typeof pattern === 'string' || !upstream) return;
+    const stages: Stage[] = [];
+    const route: CompiledRoute = {
+      name: r.name,
+      index: i,
+      upstream,
+      stripPrefix: r.stripPrefix ?? false,
+      mode: r.mode ?? 'enforce',
+      stages,
+      maxBodyBytes: limits.maxBodyBytes,
+      needsBody: stages.some((s) => s.needsBody),
+    };
+    routes.push(route);
+    specs.push({ route, host, pattern, methods: r.match.methods });
+  });
+
+  if (issues.length > 0) {
+    await Promise.allSettled([...upstreams.values()].map((u) => u.close()));
+    throw new ConfigError(issues, source);
+  }
+
+  const settings: Settings = {
+    https,
+    http: raw.server.http
+      ? {
+          host: raw.server.http.host ?? '0.0.0.0',
+          port: raw.server.http.port ?? 8080,
+          redirectToHttps: raw.server.http.redirectToHttps ?? true,
+        }
+      : undefined,
+    trustedProxies,
+    limits,
+    via: raw.server.via ?? false,
+    shutdownTimeout: raw.server.shutdownTimeout ? parseDuration(raw.server.shutdownTimeout) : 30_000,
+    logLevel: raw.logging?.level ?? 'info',
+    accessLog: raw.logging?.accessLog ?? 'stdout',
+  };
+  return new Gateway({ settings, routes, router: new Router(specs), upstreams, source });
+}
+
+function buildLimits(raw: RawConfig, issues: ConfigIssue[]): Limits {
+  const l = raw.server.limits ?? {};
+  const limits: Limits = {
+    maxHeaderBytes: l.maxHeaderBytes ? parseSize(l.maxHeaderBytes) : DEFAULT_LIMITS.maxHeaderBytes,
+    maxHeaders: l.maxHeaders ?? DEFAULT_LIMITS.maxHeaders,
+    maxUrlBytes: l.maxUrlBytes ? parseSize(l.maxUrlBytes) : DEFAULT_LIMITS.maxUrlBytes,
+    maxBodyBytes: l.maxBodyBytes ? parseSize(l.maxBodyBytes) : DEFAULT_LIMITS.maxBodyBytes,
+    headersTimeout: l.headersTimeout ? parseDuration(l.headersTimeout) : DEFAULT_LIMITS.headersTimeout,
+    requestTimeout: l.requestTimeout ? parseDuration(l.requestTimeout) : DEFAULT_LIMITS.requestTimeout,
+    keepAliveTimeout: l.keepAliveTimeout ? parseDuration(l.keepAliveTimeout) : DEFAULT_LIMITS.keepAliveTimeout,
+    maxConnections: l.maxConnections ?? DEFAULT_LIMITS.maxConnections,
+    maxConnectionsPerIp: l.maxConnectionsPerIp ?? DEFAULT_LIMITS.maxConnectionsPerIp,
+    http2MaxConcurrentStreams: l.http2MaxConcurrentStreams ?? DEFAULT_LIMITS.http2MaxConcurrentStreams,
+  };
+  if (limits.headersTimeout > limits.requestTimeout) {
+    issues.push({ path: 'server.limits.headersTimeout', message: 'must not be longer than server.limits.requestTimeout' });
+  }
+  if (limits.maxHeaderBytes < 1024) issues.push({ path: 'server.limits.maxHeaderBytes', message: 'must be at least 1kb' });
+  if (limits.maxUrlBytes < 256) issues.push({ path: 'server.limits.maxUrlBytes', message: 'must be at least 256b' });
+  if (limits.maxUrlBytes > limits.maxHeaderBytes) {
+    issues.push({ path: 'server.limits.maxUrlBytes', message: 'must not exceed server.limits.maxHeaderBytes (the request line is part of the head)' });
+  }
+  if (limits.keepAliveTimeout < 1) issues.push({ path: 'server.limits.keepAliveTimeout', message: 'must be at least 1ms' });
+  return limits;
+}
+
+/** Values the schema accepts in shape but this version cannot honour yet: an error, never ignored. */
+function unsupportedValues(raw: RawConfig, issues: ConfigIssue[]): void {
+  const later = 'is not supported yet in this version of Portcullis';
+  if (raw.server.workers !== undefined && raw.server.workers !== 1) {
+    issues.push({ path: 'server.workers', message: `${JSON.stringify(raw.server.workers)} ${later}; use 1` });
+  }
+  if (raw.store?.type === 'redis') issues.push({ path: 'store.type', message: `"redis" ${later}; use memory` });
+  if (raw.metrics?.prometheus === true) issues.push({ path: 'metrics.prometheus', message: `true ${later}; use false` });
+  if (raw.tracing?.otlpEndpoint) issues.push({ path: 'tracing.otlpEndpoint', message: `OTLP export ${later}; leave it empty (traceparent is passed through)` });
+  const accessLog = raw.logging?.accessLog;
+  if (accessLog !== undefined && accessLog !== 'stdout' && accessLog !== 'off' && accessLog.trim() === '') {
+    issues.push({ path: 'logging.accessLog', message: 'must be stdout, off or a file path' });
+  }
+}
+
+function checkAuth(r: RawRoute, at: string, issues: ConfigIssue[]): void {
+  const names = Array.isArray(r.auth) ? r.auth : [r.auth];
+  names.forEach((name, j) => {
+    const p = Array.isArray(r.auth) ? `${at}.auth[${j}]` : `${at}.auth`;
+    if (name === 'public') {
+      if (names.length > 1) issues.push({ path: p, message: '"public" cannot be combined with authenticators' });
+      return;
+    }
+    issues.push({
+      path: p,
+      message: `unknown authenticator "${name}": authenticators are not supported yet in this version of Portcullis; use "public" to opt out explicitly${didYouMean(name, ['public'])}`,
+    });
+  });
+}
+
+function checkTargetUrl(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `"${url}" is not a URL (expected http://host:port)`;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return `"${url}" must use http:// or https://`;
+  if (u.username || u.password) return `"${url}" must not carry credentials`;
+  if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) return `"${url}" must be an origin (scheme://host:port) without a path`;
+  if (!u.hostname || (u.hostname.startsWith('[') ? isIP(u.hostname.slice(1, -1)) === 0 : false)) return `"${url}" has no valid host`;
+  return undefined;
+}
+
+function buildRouteUpstream(
+  r: RawRoute,
+  at: string,
+  params: readonly string[],
+  upstreams: ReadonlyMap<string, Upstream>,
+  names: readonly string[],
+  issues: ConfigIssue[],
+): Upstream | VersionSelector | undefined {
+  const resolve = (name: string, p: string): Upstream | undefined => {
+    const u = upstreams.get(name);
+    if (!u && !names.includes(name)) issues.push({ path: p, message: `unknown upstream "${name}"${didYouMean(name, names)}` });
+    return u;
+  };
+  if (typeof r.upstream === 'string') return resolve(r.upstream, `${at}.upstream`);
+  if (!('version' in r.upstream)) return undefined; // split: rejected by the schema as not supported yet
+  const v = r.upstream.version;
+  const vp = `${at}.upstream.version`;
+  const sources = [v.header, v.query, v.param].filter((s) => s !== undefined).length;
+  if (sources !== 1) issues.push({ path: vp, message: 'needs exactly one of header, query or param' });
+  let paramIndex = -1;
+  if (v.param !== undefined) {
+    paramIndex = params.indexOf(v.param);
+    if (paramIndex === -1) issues.push({ path: `${vp}.param`, message: `match.path has no parameter ":${v.param}"` });
+  }
+  const map = new Map<string, Upstream>();
+  for (const [version, name] of Object.entries(v.map)) {
+    const u = resolve(name, `${vp}.map[${JSON.stringify(version)}]`);
+    if (u) map.set(version, u);
+  }
+  if (Object.keys(v.map).length === 0) issues.push({ path: `${vp}.map`, message: 'must name at least one version' });
+  let fallback: Upstream | undefined;
+  if (v.default !== undefined) {
+    fallback = map.get(v.default);
+    if (!(v.default in v.map)) issues.push({ path: `${vp}.default`, message: `"${v.default}" is not a version in map${didYouMean(v.default, Object.keys(v.map))}` });
+  }
+  return { header: v.header?.toLowerCase(), query: v.query, paramIndex, fallback, map };
+}
+
+function hstsValue(h: false | { maxAge?: string; includeSubDomains?: boolean; preload?: boolean } | undefined): string | null {
+  if (h === false) return null;
+  const seconds = Math.floor((h?.maxAge ? parseDuration(h.maxAge) : 365 * 86_400_000) / 1000);
+  let value = `max-age=${seconds}`;
+  if (h?.includeSubDomains) value += '; includeSubDomains';
+  if (h?.preload) value += '; preload';
+  return value;
+}

@@ -1,0 +1,99 @@
+/**
+ * Loading a config file: YAML → `${ENV}` substitution → schema validation → build. Every error is
+ * collected and named by its path; nothing is half-applied.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { ConfigError, formatPath, type ConfigIssue } from './errors.ts';
+import { validateConfig } from './validate.ts';
+import type { RawConfig } from './schema.ts';
+
+/** ${NAME} or ${NAME:-default}; `$${` writes a literal `${`. Names with dots (${claims.sub}) are request templates, left alone. */
+const ENV_RE = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}/g;
+
+export interface LoadedConfig {
+  raw: RawConfig;
+  /** Directory of the config file: relative paths in the config resolve against it. */
+  baseDir: string;
+  source: string;
+}
+
+export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ path: '', message: `cannot read ${file}: ${(err as Error).message}` }]);
+  }
+  return parseConfigText(text, { source: file, baseDir: path.dirname(path.resolve(file)), env });
+}
+
+export function parseConfigText(
+  text: string,
+  options: { source?: string; baseDir?: string; env?: NodeJS.ProcessEnv } = {},
+): LoadedConfig {
+  const source = options.source ?? '<inline>';
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, strict: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}` })),
+      source,
+    );
+  }
+  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError([{ path: '', message: 'the config must be a YAML mapping' }], source);
+  }
+  const issues: ConfigIssue[] = [];
+  const envPaths = new Set<string>();
+  substituteEnv(data, [], '', options.env ?? process.env, issues, envPaths);
+  if (issues.length > 0) throw new ConfigError(issues, source);
+  const result = validateConfig(data, envPaths);
+  if (!result.ok) throw new ConfigError(result.issues, source);
+  return { raw: result.config, baseDir: options.baseDir ?? process.cwd(), source };
+}
+
+function substituteEnv(
+  node: unknown,
+  segments: (string | number)[],
+  pointer: string,
+  env: NodeJS.ProcessEnv,
+  issues: ConfigIssue[],
+  envPaths: Set<string>,
+): unknown {
+  if (typeof node === 'string') {
+    if (!node.includes('${')) return node;
+    let whole = false;
+    const out = node.replace(ENV_RE, (match, escaped: string, name: string, hasDefault: string | undefined, def: string | undefined, offset: number) => {
+      if (escaped) return match.slice(1);
+      const value = env[name];
+      if (value === undefined || (value === '' && hasDefault !== undefined)) {
+        if (hasDefault !== undefined) {
+          whole = offset === 0 && match.length === node.length;
+          return def ?? '';
+        }
+        issues.push({ path: formatPath(segments), message: `environment variable ${name} is not set` });
+        return '';
+      }
+      whole = offset === 0 && match.length === node.length;
+      return value;
+    });
+    if (whole) envPaths.add(pointer);
+    return out;
+  }
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      node[i] = substituteEnv(node[i], [...segments, i], `${pointer}/${i}`, env, issues, envPaths);
+    }
+    return node;
+  }
+  if (node !== null && typeof node === 'object') {
+    const obj = node as Record<string, unknown>;
+    for (const key of Object.keys(obj)) {
+      const ptr = `${pointer}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+      obj[key] = substituteEnv(obj[key], [...segments, key], ptr, env, issues, envPaths);
+    }
+  }
+  return node;
+}

@@ -1,0 +1,31 @@
+import { ERROR_CODES, type ErrorCode } from './codes.ts';
+
+/**
+ * Every rejection is a GatewayError: a stable code, its HTTP status, client-safe headers, and a
+ * reason that only the log sees (never the client).
+ */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra response headers that are safe for the client (Allow, Retry-After, WWW-Authenticate). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
+  /** Client-safe detail; the log gets `message` (the internal reason). */
+  readonly detail: string | undefined;
+
+  constructor(
+    code: ErrorCode,
+    reason?: string,
+    options: { headers?: Record<string, string>; detail?: string; cause?: unknown } = {},
+  ) {
+    super(reason ?? ERROR_CODES[code].title, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.headers = options.headers;
+    this.detail = options.detail;
+  }
+}
+
+export function isGatewayError(err: unknown): err is GatewayError {
+  return err instanceof GatewayError;
+}

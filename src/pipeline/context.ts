@@ -1,0 +1,63 @@
+/** Per-request state that flows through the pipeline, and the decision record it accumulates. */
+import type { CompiledRoute } from '../config/gateway.ts';
+import type { Target, Upstream } from '../upstream/upstream.ts';
+
+export type Decision = 'allow' | 'deny' | 'shadow-deny' | 'skip';
+
+export interface DecisionEntry {
+  stage: string;
+  decision: Decision;
+  code?: string;
+  detail?: string;
+  ms: number;
+}
+
+export class RequestContext {
+  readonly requestId: string;
+  readonly startedAt: number;
+  readonly method: string;
+  /** Lower-case host without port. */
+  readonly host: string;
+  readonly path: string;
+  readonly query: string;
+  readonly clientIp: string;
+  readonly peerIp: string;
+  readonly secure: boolean;
+  readonly httpVersion: string;
+  route: CompiledRoute | undefined = undefined;
+  params: string[] = [];
+  prefixLength = -1;
+  upstream: Upstream | undefined = undefined;
+  target: Target | undefined = undefined;
+  upstreamStartedAt = 0;
+  upstreamMs = -1;
+  status = 0;
+  errorCode: string | undefined = undefined;
+  errorReason: string | undefined = undefined;
+  decisions: DecisionEntry[] = [];
+  bytesOut = 0;
+
+  constructor(init: {
+    requestId: string;
+    startedAt: number;
+    method: string;
+    host: string;
+    path: string;
+    query: string;
+    clientIp: string;
+    peerIp: string;
+    secure: boolean;
+    httpVersion: string;
+  }) {
+    this.requestId = init.requestId;
+    this.startedAt = init.startedAt;
+    this.method = init.method;
+    this.host = init.host;
+    this.path = init.path;
+    this.query = init.query;
+    this.clientIp = init.clientIp;
+    this.peerIp = init.peerIp;
+    this.secure = init.secure;
+    this.httpVersion = init.httpVersion;
+  }
+}

@@ -1,0 +1,333 @@
+/**
+ * The request path: protocol guard → client identity and request id → route match → the route's
+ * stages → upstream pick → proxy. Cheap rejections first; nothing reads the body before a stage
+ * needs it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import type { CompiledRoute, Gateway, VersionSelector } from '../config/gateway.ts';
+import { GatewayError } from '../errors/gateway-error.ts';
+import { RequestContext } from '../pipeline/context.ts';
+import { runStages } from '../pipeline/stage.ts';
+import { parseTarget } from '../routing/path.ts';
+import { ProxyExchange, type AnyRequest } from '../upstream/proxy.ts';
+import { Upstream } from '../upstream/upstream.ts';
+import { normalizeIp, resolveClientIp } from './client-ip.ts';
+import { connectionTokens, forwardedNode, isValidRequestId, REQUEST_SKIP } from './forwarding.ts';
+import { sendError, toGatewayError, type AnyResponse } from './respond.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { AccessLog } from '../observability/logger.ts';
+
+export interface Runtime {
+  /** The gateway in effect; swapped as a whole on reload, read once per request. */
+  gateway: Gateway;
+  accessLog: AccessLog;
+  logger: Logger;
+  inflight: number;
+  draining: boolean;
+  /** The bound HTTPS port (differs from the config when it says 0), for redirects. */
+  httpsPort: number;
+}
+
+/** Host header: reg-name or IPv4 or [IPv6], optional port (RFC 9110 §7.2, RFC 3986 §3.2.2). */
+const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]{0,5})?$/;
+
+interface HeadInfo {
+  host: string | undefined;
+  hostCount: number;
+  xff: string | undefined;
+  forwarded: string | undefined;
+  xfProto: string | undefined;
+  xfHost: string | undefined;
+  requestId: string | undefined;
+  connection: string | undefined;
+  contentLength: string | undefined;
+  transferEncoding: boolean;
+  userAgent: string | undefined;
+}
+
+export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyResponse, secure: boolean, expectContinue: boolean): void {
+  const gateway = runtime.gateway;
+  const settings = gateway.settings;
+  const startedAt = performance.now();
+  const hsts = secure && settings.https ? settings.https.hsts : null;
+  const h2 = req.httpVersionMajor === 2;
+  const raw = req.rawHeaders;
+  const peerIp = normalizeIp(req.socket?.remoteAddress ?? '');
+  const trustedPeer = settings.trustedProxies.has(peerIp);
+
+  // --- protocol guard (before anything else looks at the request) ---
+  const info: HeadInfo = {
+    host: undefined, hostCount: 0, xff: undefined, forwarded: undefined, xfProto: undefined, xfHost: undefined,
+    requestId: undefined, connection: undefined, contentLength: undefined, transferEncoding: false, userAgent: undefined,
+  };
+  let headerCount = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    if (name.charCodeAt(0) === 58 /* : */) {
+      if (name === ':authority') {
+        info.host = value;
+        info.hostCount++;
+      }
+      continue;
+    }
+    headerCount++;
+    switch (name) {
+      case 'host':
+        if (h2 && info.host !== undefined) {
+          if (value !== info.host) info.hostCount++;
+        } else {
+          info.host = value;
+          info.hostCount++;
+        }
+        break;
+      case 'x-forwarded-for': info.xff = info.xff === undefined ? value : `${info.xff}, ${value}`; break;
+      case 'forwarded': info.forwarded = info.forwarded === undefined ? value : `${info.forwarded}, ${value}`; break;
+      case 'x-forwarded-proto': info.xfProto ??= value; break;
+      case 'x-forwarded-host': info.xfHost ??= value; break;
+      case 'x-request-id': info.requestId ??= value; break;
+      case 'connection': info.connection = info.connection === undefined ? value : `${info.connection}, ${value}`; break;
+      case 'content-length': info.contentLength = value; break;
+      case 'transfer-encoding': info.transferEncoding = true; break;
+      case 'user-agent': info.userAgent = value; break;
+    }
+  }
+  const requestId = trustedPeer && info.requestId !== undefined && isValidRequestId(info.requestId) ? info.requestId : randomUUID();
+  const options = { requestId, hsts, close: !h2 };
+  const reject = (err: GatewayError): void => {
+    sendError(res, err, options);
+    const ctx = bareContext(req, requestId, startedAt, peerIp, secure);
+    ctx.status = err.status;
+    ctx.errorCode = err.code;
+    ctx.errorReason = err.message;
+    runtime.accessLog.write(ctx, performance.now(), info.userAgent);
+  };
+
+  if (!h2 && req.httpVersion !== '1.1' && req.httpVersion !== '1.0') {
+    return reject(new GatewayError('PCL_REQUEST_BAD_VERSION', `HTTP/${req.httpVersion} request line`));
+  }
+  if (headerCount > settings.limits.maxHeaders) {
+    return reject(new GatewayError('PCL_REQUEST_HEADERS_TOO_LARGE', `${headerCount} header fields (limit ${settings.limits.maxHeaders})`));
+  }
+  if (info.hostCount > 1) return reject(new GatewayError('PCL_REQUEST_DUPLICATE_HOST', 'more than one Host / :authority'));
+  if (!h2 && info.transferEncoding && req.httpVersion === '1.0') {
+    // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing cannot be trusted.
+    return reject(new GatewayError('PCL_REQUEST_AMBIGUOUS_FRAMING', 'Transfer-Encoding on an HTTP/1.0 request'));
+  }
+  const url = req.url ?? '';
+  if (url.length > settings.limits.maxUrlBytes) {
+    return reject(new GatewayError('PCL_REQUEST_URI_TOO_LONG', `request target of ${url.length} bytes`));
+  }
+  const hostHeader = info.host ?? '';
+  if (!HOST_RE.test(hostHeader)) return reject(new GatewayError('PCL_REQUEST_BAD_HOST', 'malformed Host'));
+  let target;
+  try {
+    target = parseTarget(url);
+  } catch (err) {
+    return reject(toGatewayError(err));
+  }
+
+  const ctx = new RequestContext({
+    requestId,
+    startedAt,
+    method: req.method ?? 'GET',
+    host: hostname(hostHeader),
+    path: target.path,
+    query: target.query,
+    clientIp: resolveClientIp(peerIp, info.xff, info.forwarded, settings.trustedProxies),
+    peerIp,
+    secure,
+    httpVersion: h2 ? '2' : req.httpVersion,
+  });
+  runtime.inflight++;
+  let done = false;
+  const onDone = (c: RequestContext): void => {
+    if (done) return;
+    done = true;
+    runtime.inflight--;
+    runtime.accessLog.write(c, performance.now(), info.userAgent);
+  };
+  const fail = (err: unknown): void => {
+    const ge = toGatewayError(err);
+    if (ge.code === 'PCL_INTERNAL') runtime.logger.error({ err, requestId }, 'internal error');
+    // An unread request body makes the HTTP/1 connection unusable for the next request.
+    sendError(res, ge, { requestId, hsts, close: !h2 && hasBody(req, info) }, ctx);
+    onDone(ctx);
+  };
+
+  try {
+    // --- route ---
+    const found = gateway.router.match(ctx.host, ctx.path, ctx.method);
+    if (found.kind === 'none') throw new GatewayError('PCL_ROUTE_NOT_FOUND', `no route for ${ctx.method} ${ctx.host}${ctx.path}`);
+    if (found.kind === 'method') {
+      throw new GatewayError('PCL_ROUTE_METHOD_NOT_ALLOWED', `${ctx.method} not allowed`, { headers: { allow: found.allow.join(', ') } });
+    }
+    const route = found.match.route;
+    ctx.route = route;
+    ctx.params = found.match.params;
+    ctx.prefixLength = found.match.prefixLength;
+
+    // --- declared body size: 413 before a byte of the body is read (and before 100 Continue) ---
+    if (info.contentLength !== undefined && Number(info.contentLength) > route.maxBodyBytes) {
+      throw new GatewayError('PCL_REQUEST_BODY_TOO_LARGE', `Content-Length ${info.contentLength} > ${route.maxBodyBytes}`);
+    }
+
+    const staged = runStages(route.stages, ctx);
+    if (staged instanceof Promise) {
+      staged.then(() => forward(runtime, gateway, route, ctx, req, res, info, expectContinue, hsts, onDone), fail);
+    } else {
+      forward(runtime, gateway, route, ctx, req, res, info, expectContinue, hsts, onDone);
+    }
+  } catch (err) {
+    fail(err);
+  }
+}
+
+function forward(
+  runtime: Runtime,
+  gateway: Gateway,
+  route: CompiledRoute,
+  ctx: RequestContext,
+  req: AnyRequest,
+  res: AnyResponse,
+  info: HeadInfo,
+  expectContinue: boolean,
+  hsts: string | null,
+  onDone: (ctx: RequestContext) => void,
+): void {
+  const settings = gateway.settings;
+  const upstream = route.upstream instanceof Upstream ? route.upstream : selectVersion(route.upstream, ctx, req);
+  ctx.upstream = upstream;
+  const target = upstream.pick();
+  ctx.target = target;
+
+  let path = ctx.path;
+  if (route.stripPrefix && ctx.prefixLength > 0) path = path.slice(ctx.prefixLength) || '/';
+  if (ctx.query !== '') path += '?' + ctx.query;
+
+  // --- request headers for the upstream ---
+  const raw = req.rawHeaders;
+  const headers: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.charCodeAt(0) === 58) continue;
+    if (REQUEST_SKIP.has(name.toLowerCase())) continue;
+    headers.push(name, raw[i + 1] as string);
+  }
+  if (info.connection !== undefined) {
+    const named = connectionTokens(info.connection);
+    if (named.length > 0) {
+      for (let i = headers.length - 2; i >= 0; i -= 2) {
+        if (named.includes((headers[i] as string).toLowerCase())) headers.splice(i, 2);
+      }
+    }
+  }
+  const trusted = settings.trustedProxies.has(ctx.peerIp);
+  const proto = ctx.secure ? 'https' : 'http';
+  const hostHeader = info.host ?? '';
+  headers.push(
+    'x-forwarded-for', trusted && info.xff !== undefined ? `${info.xff}, ${ctx.peerIp}` : ctx.peerIp,
+    'x-forwarded-proto', trusted && info.xfProto !== undefined ? info.xfProto : proto,
+    'x-forwarded-host', trusted && info.xfHost !== undefined ? info.xfHost : hostHeader,
+    'forwarded', forwardedValue(trusted ? info.forwarded : undefined, ctx.peerIp, hostHeader, proto),
+    'x-real-ip', ctx.clientIp,
+    'x-request-id', ctx.requestId,
+  );
+  if (settings.via) headers.push('via', `${ctx.httpVersion === '2' ? '2' : ctx.httpVersion} portcullis`);
+
+  // --- body: streamed; counted only when its length was not declared ---
+  let body: Readable | AsyncIterable<Buffer> | null = null;
+  if (hasBody(req, info)) {
+    body = info.contentLength !== undefined ? (req as Readable) : limitBody(req as Readable, route.maxBodyBytes);
+  }
+  if (expectContinue) (res as ServerResponse).writeContinue();
+
+  new ProxyExchange(ctx, res, { path, headers, body, hsts, via: settings.via, onDone }).start(target, ctx.method);
+}
+
+function hasBody(req: AnyRequest, info: HeadInfo): boolean {
+  if (req.httpVersionMajor === 2) return !(req as Http2ServerRequest).stream.endAfterHeaders;
+  return info.transferEncoding || (info.contentLength !== undefined && info.contentLength !== '0');
+}
+
+async function* limitBody(stream: Readable, max: number): AsyncGenerator<Buffer> {
+  let total = 0;
+  for await (const chunk of stream) {
+    total += (chunk as Buffer).length;
+    if (total > max) throw new GatewayError('PCL_REQUEST_BODY_TOO_LARGE', `streamed body over ${max} bytes`);
+    yield chunk as Buffer;
+  }
+}
+
+function selectVersion(sel: VersionSelector, ctx: RequestContext, req: AnyRequest): Upstream {
+  let version: string | undefined;
+  if (sel.header !== undefined) {
+    const v = (req as IncomingMessage).headers[sel.header];
+    version = Array.isArray(v) ? v[0] : v;
+  } else if (sel.query !== undefined) {
+    version = queryParam(ctx.query, sel.query);
+  } else if (sel.paramIndex >= 0) {
+    version = ctx.params[sel.paramIndex];
+  }
+  if (version === undefined || version === '') {
+    if (sel.fallback) return sel.fallback;
+    throw new GatewayError('PCL_ROUTE_UNKNOWN_VERSION', 'no version in the request and no default', { detail: 'This route needs an API version.' });
+  }
+  const u = sel.map.get(version);
+  if (!u) throw new GatewayError('PCL_ROUTE_UNKNOWN_VERSION', `version "${version.slice(0, 64)}" is not mapped`);
+  return u;
+}
+
+function queryParam(query: string, name: string): string | undefined {
+  if (query === '') return undefined;
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=');
+    const key = eq === -1 ? pair : pair.slice(0, eq);
+    if (key === name) {
+      try {
+        return decodeURIComponent((eq === -1 ? '' : pair.slice(eq + 1)).replace(/\+/g, ' '));
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+function forwardedValue(incoming: string | undefined, peer: string, host: string, proto: string): string {
+  const element = `for=${forwardedNode(peer)};host="${host.replace(/["\\]/g, '')}";proto=${proto}`;
+  return incoming !== undefined ? `${incoming}, ${element}` : element;
+}
+
+/** Lower-case host name without port; `[::1]:8443` → `[::1]`. */
+function hostname(hostHeader: string): string {
+  let end = hostHeader.length;
+  if (hostHeader.charCodeAt(0) === 91 /* [ */) end = hostHeader.indexOf(']') + 1;
+  else {
+    const colon = hostHeader.lastIndexOf(':');
+    if (colon !== -1) end = colon;
+  }
+  const h = hostHeader.slice(0, end);
+  return h.endsWith('.') ? h.slice(0, -1).toLowerCase() : h.toLowerCase();
+}
+
+function bareContext(req: AnyRequest, requestId: string, startedAt: number, peerIp: string, secure: boolean): RequestContext {
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  return new RequestContext({
+    requestId,
+    startedAt,
+    method: req.method ?? '',
+    host: '',
+    path: (q === -1 ? url : url.slice(0, q)).slice(0, 256),
+    query: '',
+    clientIp: peerIp,
+    peerIp,
+    secure,
+    httpVersion: req.httpVersionMajor === 2 ? '2' : req.httpVersion,
+  });
+}

@@ -1,0 +1,238 @@
+/**
+ * Listeners: one TLS server whose connections are handed to an HTTP/1.1 or an HTTP/2 server by the
+ * ALPN result, and an optional plain HTTP server (308 to HTTPS, or serving). Strict parsing
+ * everywhere (`insecureHTTPParser` is never set); limits from server.limits.
+ */
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import type net from 'node:net';
+import tls from 'node:tls';
+import type { Gateway, Limits } from '../config/gateway.ts';
+import type { ErrorCode } from '../errors/codes.ts';
+import { rawProblemResponse } from '../errors/problem.ts';
+import { AEAD_CIPHERS } from './tls.ts';
+import { handleRequest, type Runtime } from './handler.ts';
+import { normalizeIp } from './client-ip.ts';
+import { GatewayError } from '../errors/gateway-error.ts';
+import { sendError } from './respond.ts';
+
+export interface Listener {
+  name: 'https' | 'http';
+  server: net.Server;
+  /** Stops accepting, asks idle keep-alive connections and HTTP/2 sessions to close. */
+  stopAccepting(): void;
+  /** Closes keep-alive connections that have no request in progress. */
+  closeIdle(): void;
+  openConnections(): number;
+  /** Destroys every connection still open. */
+  destroyAll(): void;
+}
+
+/** Counts open connections per client address; refuses the ones over the limit. */
+class ConnectionGate {
+  private readonly perIp = new Map<string, number>();
+  readonly sockets = new Set<net.Socket>();
+  private readonly runtime: Runtime;
+  constructor(runtime: Runtime) {
+    this.runtime = runtime;
+  }
+
+  admit(socket: net.Socket): boolean {
+    const ip = normalizeIp(socket.remoteAddress ?? '');
+    const limit = this.runtime.gateway.settings.limits.maxConnectionsPerIp;
+    const n = (this.perIp.get(ip) ?? 0) + 1;
+    if (n > limit || this.runtime.draining) {
+      socket.destroy();
+      return false;
+    }
+    this.perIp.set(ip, n);
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left <= 0) this.perIp.delete(ip);
+      else this.perIp.set(ip, left);
+    });
+    return true;
+  }
+}
+
+function http1Options(limits: Limits): http.ServerOptions {
+  return {
+    maxHeaderSize: limits.maxHeaderBytes,
+    // Node silently drops headers beyond maxHeadersCount; one more than the limit lets us see the excess and answer 431.
+    insecureHTTPParser: false,
+    requireHostHeader: true,
+    joinDuplicateHeaders: false,
+    requestTimeout: limits.requestTimeout,
+    headersTimeout: limits.headersTimeout,
+    keepAliveTimeout: limits.keepAliveTimeout,
+    connectionsCheckingInterval: Math.min(1000, limits.headersTimeout),
+  };
+}
+
+/** Parser and timeout errors: a problem+json answer on the raw socket, then close. */
+function onClientError(err: NodeJS.ErrnoException & { bytesParsed?: number }, socket: net.Socket | tls.TLSSocket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const pending = (socket as unknown as { _httpMessage?: ServerResponse })._httpMessage;
+  if (pending && pending.headersSent) {
+    socket.destroy();
+    return;
+  }
+  let code: ErrorCode = 'PCL_REQUEST_BAD';
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      code = 'PCL_REQUEST_HEADERS_TOO_LARGE';
+      break;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      code = 'PCL_REQUEST_TIMEOUT';
+      break;
+    case 'HPE_INVALID_VERSION':
+      code = 'PCL_REQUEST_BAD_VERSION';
+      break;
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+    case 'HPE_INVALID_TRANSFER_ENCODING':
+    case 'HPE_INVALID_CONTENT_LENGTH':
+    case 'HPE_INVALID_CHUNK_SIZE':
+      code = 'PCL_REQUEST_AMBIGUOUS_FRAMING';
+      break;
+    case 'HPE_INVALID_HEADER_TOKEN':
+    case 'HPE_INVALID_HEADER_VALUE':
+    case 'HPE_LF_EXPECTED':
+    case 'HPE_CR_EXPECTED':
+      code = 'PCL_REQUEST_BAD_HEADER';
+      break;
+  }
+  socket.end(rawProblemResponse(code, randomUUID()));
+  socket.destroySoon?.();
+}
+
+function attachHttp1(server: http.Server, runtime: Runtime, secure: boolean): void {
+  const limits = runtime.gateway.settings.limits;
+  server.maxHeadersCount = limits.maxHeaders + 1;
+  server.on('clientError', onClientError);
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => handleRequest(runtime, req, res, secure, false));
+  // Expect: 100-continue is answered only once the request has passed every check (413 instead).
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handleRequest(runtime, req, res, secure, true));
+}
+
+export function createHttpsListener(runtime: Runtime, gateway: Gateway): Listener {
+  const https = gateway.settings.https;
+  if (!https) throw new Error('no https settings');
+  const limits = gateway.settings.limits;
+  const gate = new ConnectionGate(runtime);
+  const h1 = http.createServer(http1Options(limits));
+  attachHttp1(h1, runtime, true);
+
+  const sessions = new Set<ServerHttp2Session>();
+  const h2 = http2.createServer({
+    settings: {
+      maxConcurrentStreams: limits.http2MaxConcurrentStreams,
+      maxHeaderListSize: limits.maxHeaderBytes,
+      enablePush: false,
+    },
+    maxHeaderListPairs: limits.maxHeaders + 8,
+    maxSessionMemory: 10,
+    peerMaxConcurrentStreams: limits.http2MaxConcurrentStreams,
+  });
+  h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => handleRequest(runtime, req, res, true, false));
+  h2.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    session.on('error', () => session.destroy());
+  });
+  h2.on('sessionError', () => {});
+  h2.setTimeout(Math.max(limits.keepAliveTimeout, limits.requestTimeout));
+
+  const server = tls.createServer({
+    SNICallback: (servername, cb) => cb(null, runtime.gateway.settings.https?.sni.lookup(servername) ?? https.sni.defaultContext),
+    secureContext: https.sni.defaultContext,
+    minVersion: https.minVersion,
+    ciphers: AEAD_CIPHERS,
+    honorCipherOrder: true,
+    ALPNProtocols: https.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
+    // A TLS handshake must finish as fast as a request head.
+    handshakeTimeout: limits.headersTimeout,
+    allowHalfOpen: false,
+  });
+  server.maxConnections = limits.maxConnections;
+  server.on('connection', (socket: net.Socket) => {
+    gate.admit(socket);
+  });
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
+    else h1.emit('connection', socket);
+  });
+  server.on('tlsClientError', () => {});
+  return {
+    name: 'https',
+    server,
+    stopAccepting() {
+      server.close();
+      h1.closeIdleConnections();
+      for (const s of sessions) s.close();
+    },
+    closeIdle() {
+      h1.closeIdleConnections();
+    },
+    openConnections: () => gate.sockets.size,
+    destroyAll() {
+      for (const s of sessions) s.destroy();
+      for (const s of gate.sockets) s.destroy();
+    },
+  };
+}
+
+export function createHttpListener(runtime: Runtime, gateway: Gateway): Listener {
+  const settings = gateway.settings;
+  const gate = new ConnectionGate(runtime);
+  const server = http.createServer(http1Options(settings.limits));
+  server.maxConnections = settings.limits.maxConnections;
+  server.on('connection', (socket: net.Socket) => {
+    gate.admit(socket);
+  });
+  if (settings.http?.redirectToHttps) {
+    server.maxHeadersCount = settings.limits.maxHeaders + 1;
+    server.on('clientError', onClientError);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => redirect(runtime, req, res));
+  } else {
+    attachHttp1(server, runtime, false);
+  }
+  return {
+    name: 'http',
+    server,
+    stopAccepting() {
+      server.close();
+      server.closeIdleConnections();
+    },
+    closeIdle() {
+      server.closeIdleConnections();
+    },
+    openConnections: () => gate.sockets.size,
+    destroyAll() {
+      for (const s of gate.sockets) s.destroy();
+    },
+  };
+}
+
+const REDIRECT_HOST_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)(:[0-9]{1,5})?$/;
+
+/** 308 keeps the method and body (RFC 9110 §15.4.9); the target is the same host on the HTTPS port. */
+function redirect(runtime: Runtime, req: IncomingMessage, res: ServerResponse): void {
+  const https = runtime.gateway.settings.https;
+  const host = req.headers.host ?? '';
+  const m = REDIRECT_HOST_RE.exec(host);
+  const url = req.url ?? '/';
+  if (!m || !https || !url.startsWith('/')) {
+    sendError(res, new GatewayError('PCL_REQUEST_BAD_HOST', 'cannot redirect'), { requestId: randomUUID(), hsts: null, close: true });
+    return;
+  }
+  const httpsPort = runtime.httpsPort || https.port;
+  const port = httpsPort === 443 ? '' : `:${httpsPort}`;
+  res.writeHead(308, { location: `https://${m[1]}${port}${url}`, 'content-length': 0, 'cache-control': 'no-store' });
+  res.end();
+}
