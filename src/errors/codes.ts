@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   PCL_REQUEST_URI_TOO_LONG: { status: 414, title: 'Request target too long' },
   PCL_REQUEST_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   PCL_REQUEST_TIMEOUT: { status: 408, title: 'Request not received in time' },
+  PCL_REQUEST_BAD_EXPECTATION: { status: 417, title: 'Expectation cannot be met' },
   PCL_UPSTREAM_TIMEOUT: { status: 504, title: 'The backend did not answer in time' },
   PCL_UPSTREAM_UNREACHABLE: { status: 502, title: 'The backend could not be reached' },
   PCL_UPSTREAM_BAD_RESPONSE: { status: 502, title: 'The backend sent an invalid response' },

@@ -118,6 +118,14 @@ function attachHttp1(server: http.Server, runtime: Runtime, secure: boolean): vo
   server.on('request', (req: IncomingMessage, res: ServerResponse) => handleRequest(runtime, req, res, secure, false));
   // Expect: 100-continue is answered only once the request has passed every check (413 instead).
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handleRequest(runtime, req, res, secure, true));
+  // Any other expectation cannot be met by a gateway (RFC 9110 §10.1.1): 417, in the usual format.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    sendError(res, new GatewayError('PCL_REQUEST_BAD_EXPECTATION', `Expect: ${String(req.headers.expect).slice(0, 64)}`), {
+      requestId: randomUUID(),
+      hsts: secure ? (runtime.gateway.settings.https?.hsts ?? null) : null,
+      close: true,
+    });
+  });
 }
 
 export function createHttpsListener(runtime: Runtime, gateway: Gateway): Listener {
