@@ -4,12 +4,14 @@
  * is collected with its path; a Gateway is only returned when there are none.
  */
 import { isIP } from 'node:net';
+import path from 'node:path';
 import type { Stage } from '../pipeline/stage.ts';
+import type { CompiledTransform } from '../stages/transform/transform.ts';
 import { parsePathPattern, Router, type RouteSpec } from '../routing/router.ts';
 import { TrustedProxies } from '../server/client-ip.ts';
 import { loadCertificates, type SniTable } from '../server/tls.ts';
 import { Upstream } from '../upstream/upstream.ts';
-import { ConfigError, didYouMean, type ConfigIssue } from './errors.ts';
+import { ConfigError, didYouMean, formatPath, type ConfigIssue } from './errors.ts';
 import { loadConfigFile, parseConfigText, type LoadedConfig } from './load.ts';
 import type { RawConfig, RawRoute } from './schema.ts';
 import { parseDuration, parseSize } from './units.ts';
@@ -65,6 +67,7 @@ export interface CompiledRoute {
   readonly stages: readonly Stage[];
   readonly maxBodyBytes: number;
   readonly needsBody: boolean;
+  readonly transform: CompiledTransform | undefined;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -174,11 +177,11 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
       const url = typeof t === 'string' ? t : t.url;
       const weight = typeof t === 'string' ? 1 : (t.weight ?? 1);
       const problem = checkTargetUrl(url);
-      if (problem) issues.push({ path: `upstreams.${name}.targets[${i}]${typeof t === 'string' ? '' : '.url'}`, message: problem });
+      if (problem) issues.push({ path: formatPath(['upstreams', name, 'targets', i, ...(typeof t === 'string' ? [] : ['url'])]), message: problem });
       else targets.push({ url, weight });
     });
     if (u.balance && u.balance !== 'round-robin') {
-      issues.push({ path: `upstreams.${name}.balance`, message: `"${u.balance}" is not supported yet in this version of Portcullis; use round-robin` });
+      issues.push({ path: formatPath(['upstreams', name, 'balance']), message: `"${u.balance}" is not supported yet in this version of Portcullis; use round-robin` });
     }
     if (targets.length === u.targets.length) {
       upstreams.set(name, new Upstream({
@@ -234,6 +237,7 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
       stages,
       maxBodyBytes: limits.maxBodyBytes,
       needsBody: stages.some((s) => s.needsBody),
+      transform: undefined,
     };
     routes.push(route);
     specs.push({ route, host, pattern, methods: r.match.methods });
@@ -258,9 +262,15 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
     via: raw.server.via ?? false,
     shutdownTimeout: raw.server.shutdownTimeout ? parseDuration(raw.server.shutdownTimeout) : 30_000,
     logLevel: raw.logging?.level ?? 'info',
-    accessLog: raw.logging?.accessLog ?? 'stdout',
+    accessLog: accessLogTarget(raw.logging?.accessLog, baseDir),
   };
   return new Gateway({ settings, routes, router: new Router(specs), upstreams, source });
+}
+
+/** stdout | off | a file path, relative to the config file's directory like every path in the config. */
+function accessLogTarget(value: string | undefined, baseDir: string): string {
+  if (value === undefined || value === 'stdout' || value === 'off') return value ?? 'stdout';
+  return path.resolve(baseDir, value);
 }
 
 function buildLimits(raw: RawConfig, issues: ConfigIssue[]): Limits {

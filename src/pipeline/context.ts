@@ -1,5 +1,7 @@
 /** Per-request state that flows through the pipeline, and the decision record it accumulates. */
 import type { CompiledRoute } from '../config/gateway.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { AnyRequest } from '../upstream/proxy.ts';
 import type { Target, Upstream } from '../upstream/upstream.ts';
 
 export type Decision = 'allow' | 'deny' | 'shadow-deny' | 'skip';
@@ -24,6 +26,10 @@ export class RequestContext {
   readonly peerIp: string;
   readonly secure: boolean;
   readonly httpVersion: string;
+  /** The client request (headers, socket); stages read it, only the proxy consumes its body. */
+  readonly request: AnyRequest;
+  /** Set by the authenticate stage. */
+  identity: Identity | undefined = undefined;
   route: CompiledRoute | undefined = undefined;
   params: string[] = [];
   prefixLength = -1;
@@ -48,6 +54,7 @@ export class RequestContext {
     peerIp: string;
     secure: boolean;
     httpVersion: string;
+    request: AnyRequest;
   }) {
     this.requestId = init.requestId;
     this.startedAt = init.startedAt;
@@ -59,5 +66,6 @@ export class RequestContext {
     this.peerIp = init.peerIp;
     this.secure = init.secure;
     this.httpVersion = init.httpVersion;
+    this.request = init.request;
   }
 }

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
+import { Http2ServerRequest } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { CompiledRoute, Gateway, VersionSelector } from '../config/gateway.ts';
@@ -18,6 +18,7 @@ import { Upstream } from '../upstream/upstream.ts';
 import { normalizeIp, resolveClientIp } from './client-ip.ts';
 import { connectionTokens, forwardedNode, isValidRequestId, REQUEST_SKIP } from './forwarding.ts';
 import { sendError, toGatewayError, type AnyResponse } from './respond.ts';
+import { renderInto } from '../stages/transform/transform.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { AccessLog } from '../observability/logger.ts';
 
@@ -54,7 +55,8 @@ export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyRespons
   const settings = gateway.settings;
   const startedAt = performance.now();
   const hsts = secure && settings.https ? settings.https.hsts : null;
-  const h2 = req.httpVersionMajor === 2;
+  // The request object's class, not the request line: an HTTP/1 request line may claim `HTTP/2.0`.
+  const h2 = req instanceof Http2ServerRequest;
   const raw = req.rawHeaders;
   const peerIp = normalizeIp(req.socket?.remoteAddress ?? '');
   const trustedPeer = settings.trustedProxies.has(peerIp);
@@ -114,6 +116,10 @@ export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyRespons
     return reject(new GatewayError('PCL_REQUEST_HEADERS_TOO_LARGE', `${headerCount} header fields (limit ${settings.limits.maxHeaders})`));
   }
   if (info.hostCount > 1) return reject(new GatewayError('PCL_REQUEST_DUPLICATE_HOST', 'more than one Host / :authority'));
+  // RFC 9112 §3.2 / RFC 9113 §8.3.1 (Node's own check is off: it answers without a problem body).
+  if (info.hostCount === 0 && (h2 || req.httpVersion === '1.1')) {
+    return reject(new GatewayError('PCL_REQUEST_MISSING_HOST', 'no Host / :authority'));
+  }
   if (!h2 && info.transferEncoding && req.httpVersion === '1.0') {
     // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing cannot be trusted.
     return reject(new GatewayError('PCL_REQUEST_AMBIGUOUS_FRAMING', 'Transfer-Encoding on an HTTP/1.0 request'));
@@ -142,6 +148,7 @@ export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyRespons
     peerIp,
     secure,
     httpVersion: h2 ? '2' : req.httpVersion,
+    request: req,
   });
   runtime.inflight++;
   let done = false;
@@ -212,10 +219,13 @@ function forward(
   // --- request headers for the upstream ---
   const raw = req.rawHeaders;
   const headers: string[] = [];
+  const transform = route.transform;
+  const drop = transform?.requestDrop;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     if (name.charCodeAt(0) === 58) continue;
-    if (REQUEST_SKIP.has(name.toLowerCase())) continue;
+    const lower = name.toLowerCase();
+    if (REQUEST_SKIP.has(lower) || (drop !== undefined && drop.has(lower))) continue;
     headers.push(name, raw[i + 1] as string);
   }
   if (info.connection !== undefined) {
@@ -238,6 +248,7 @@ function forward(
     'x-request-id', ctx.requestId,
   );
   if (settings.via) headers.push('via', `${ctx.httpVersion === '2' ? '2' : ctx.httpVersion} portcullis`);
+  if (transform !== undefined && transform.requestSet.length > 0) renderInto(headers, transform.requestSet, ctx);
 
   // --- body: streamed; counted only when its length was not declared ---
   let body: Readable | AsyncIterable<Buffer> | null = null;
@@ -329,5 +340,6 @@ function bareContext(req: AnyRequest, requestId: string, startedAt: number, peer
     peerIp,
     secure,
     httpVersion: req.httpVersionMajor === 2 ? '2' : req.httpVersion,
+    request: req,
   });
 }

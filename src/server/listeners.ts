@@ -61,9 +61,10 @@ class ConnectionGate {
 function http1Options(limits: Limits): http.ServerOptions {
   return {
     maxHeaderSize: limits.maxHeaderBytes,
-    // Node silently drops headers beyond maxHeadersCount; one more than the limit lets us see the excess and answer 431.
+    // maxHeadersCount is set to maxHeaders + 1 in attachHttp1: the guard answers 431 for the excess in problem+json.
     insecureHTTPParser: false,
-    requireHostHeader: true,
+    // The protocol guard answers a missing Host itself (problem+json); Node's check sends a bare 400.
+    requireHostHeader: false,
     joinDuplicateHeaders: false,
     requestTimeout: limits.requestTimeout,
     headersTimeout: limits.headersTimeout,
@@ -72,14 +73,39 @@ function http1Options(limits: Limits): http.ServerOptions {
   };
 }
 
+/** Sockets whose parse error is answered or about to be: the failed parser repeats the error on every later chunk. */
+const failedSockets = new WeakSet<net.Socket>();
+
+/** The response Node is writing on an HTTP/1 socket (`socket._httpMessage`), if any. */
+function activeResponse(socket: net.Socket): ServerResponse | null {
+  return (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage ?? null;
+}
+
+/** Calls `fn` once the responses to the requests already read off the socket have been written. */
+function whenResponsesWritten(socket: net.Socket, fn: () => void): void {
+  const res = activeResponse(socket);
+  if (!res) {
+    fn();
+    return;
+  }
+  // Node's own 'finish' listener runs first and detaches the response (or attaches the next pipelined one).
+  res.once('finish', () => whenResponsesWritten(socket, fn));
+}
+
 /** Parser and timeout errors: a problem+json answer on the raw socket, then close. */
 function onClientError(err: NodeJS.ErrnoException & { bytesParsed?: number }, socket: net.Socket | tls.TLSSocket): void {
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
-  const pending = (socket as unknown as { _httpMessage?: ServerResponse })._httpMessage;
-  if (pending && pending.headersSent) {
+  if (failedSockets.has(socket)) return;
+  failedSockets.add(socket);
+  const pending = activeResponse(socket);
+  // The error is in a later pipelined request when the request of the response in progress was read
+  // completely: answering now would hand the client a 400 in place of the response to that earlier
+  // request (already proxied), so the problem goes out after it.
+  const laterRequest = pending !== null && pending.req.complete;
+  if (pending && pending.headersSent && !laterRequest) {
     socket.destroy();
     return;
   }
@@ -107,8 +133,16 @@ function onClientError(err: NodeJS.ErrnoException & { bytesParsed?: number }, so
       code = 'PCL_REQUEST_BAD_HEADER';
       break;
   }
-  socket.end(rawProblemResponse(code, randomUUID()));
-  socket.destroySoon?.();
+  const answer = (): void => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    socket.end(rawProblemResponse(code, randomUUID()));
+    socket.destroySoon?.();
+  };
+  if (laterRequest) whenResponsesWritten(socket, answer);
+  else answer();
 }
 
 function attachHttp1(server: http.Server, runtime: Runtime, secure: boolean): void {

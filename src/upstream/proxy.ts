@@ -82,6 +82,14 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       out[name] = headers[name];
     }
     if (extra) for (const t of extra) delete out[t];
+    const transform = ctx.route?.transform;
+    if (transform !== undefined) {
+      for (const name of transform.responseDrop) delete out[name];
+      for (const [name, t] of transform.responseSet) {
+        const v = t.render(ctx);
+        if (v !== undefined) out[name] = v;
+      }
+    }
     out['x-request-id'] = ctx.requestId;
     if (this.options.hsts && out['strict-transport-security'] === undefined) {
       out['strict-transport-security'] = this.options.hsts;
