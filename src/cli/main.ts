@@ -46,9 +46,18 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0];
-  if (values.help || command === undefined || command === 'help') {
+  if (values.help || command === 'help') {
     process.stdout.write(`${HELP}\n`);
-    return command === undefined && !values.help ? 2 : 0;
+    return 0;
+  }
+  if (command === undefined) {
+    process.stderr.write(`portcullis: no command given\n\n${HELP}\n`);
+    return 2;
+  }
+  if (positionals.length > 1) {
+    // `portcullis validate my.yaml` would otherwise silently check ./portcullis.yaml.
+    process.stderr.write(`portcullis: unexpected argument "${positionals[1]}" (the config is given with --config FILE)\n`);
+    return 2;
   }
   const configFile = values.config ?? process.env.PORTCULLIS_CONFIG ?? 'portcullis.yaml';
   switch (command) {

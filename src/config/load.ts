@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { parseDocument, type YAMLError } from 'yaml';
 import { ConfigError, formatPath, type ConfigIssue } from './errors.ts';
 import { validateConfig } from './validate.ts';
 import type { RawConfig } from './schema.ts';
@@ -35,12 +35,7 @@ export function parseConfigText(
 ): LoadedConfig {
   const source = options.source ?? '<inline>';
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, strict: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}` })),
-      source,
-    );
-  }
+  if (doc.errors.length > 0) throw new ConfigError(yamlIssues(doc.errors, text), source);
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new ConfigError([{ path: '', message: 'the config must be a YAML mapping' }], source);
@@ -48,10 +43,48 @@ export function parseConfigText(
   const issues: ConfigIssue[] = [];
   const envPaths = new Set<string>();
   substituteEnv(data, [], '', options.env ?? process.env, issues, envPaths);
-  if (issues.length > 0) throw new ConfigError(issues, source);
   const result = validateConfig(data, envPaths);
+  if (!result.ok) {
+    // All at once: the missing variables, and the schema errors except where a variable is missing.
+    const missing = issues.map((i) => i.path);
+    const under = (p: string): boolean => missing.some((m) => p === m || p.startsWith(`${m}.`) || p.startsWith(`${m}[`));
+    issues.push(...result.issues.filter((i) => !under(i.path)));
+  }
+  if (issues.length > 0) throw new ConfigError(issues, source);
   if (!result.ok) throw new ConfigError(result.issues, source);
   return { raw: result.config, baseDir: options.baseDir ?? process.cwd(), source };
+}
+
+/**
+ * YAML errors as issues. After the first syntax error the parser is lost and every later "error"
+ * is a consequence of it, so only that one is reported (duplicate keys are independent: all are).
+ */
+function yamlIssues(errors: readonly YAMLError[], text: string): ConfigIssue[] {
+  const lines = text.split(/\r?\n/);
+  const out: ConfigIssue[] = [];
+  let syntaxReported = false;
+  for (const e of errors) {
+    const duplicate = e.code === 'DUPLICATE_KEY';
+    if (!duplicate && syntaxReported) continue;
+    if (!duplicate) syntaxReported = true;
+    const line = e.linePos?.[0].line;
+    const col = e.linePos?.[0].col;
+    const where = line !== undefined && col !== undefined ? ` at line ${line}, column ${col}` : '';
+    let reason = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+    if (duplicate) {
+      const rest = line !== undefined && col !== undefined ? (lines[line - 1] ?? '').slice(col - 1) : '';
+      const key = /^("(?:[^"\\]|\\.)*"|'[^']*'|[^:#,{}[\]]+?)\s*:/.exec(rest)?.[1];
+      reason = key ? `duplicate key ${key.startsWith('"') || key.startsWith("'") ? key : JSON.stringify(key)}` : 'duplicate key';
+    }
+    let hint = '';
+    // `{ port: ${PORT} }`: in a flow collection the `{` of `${` is syntax; the value needs quotes.
+    const source = line !== undefined ? (lines[line - 1] ?? '') : '';
+    if (!duplicate && source.includes('${') && /[[{]/.test(source.replace(/\$\{[^}]*\}/g, ''))) {
+      hint = ' (inside { } or [ ], quote a value that uses ${...}, e.g. port: "${PORT}")';
+    }
+    out.push({ path: '', message: `YAML ${duplicate ? 'error' : 'syntax error'}${where}: ${reason}${hint}` });
+  }
+  return out;
 }
 
 function substituteEnv(

@@ -8,23 +8,36 @@
 import { Type, type Static, type TSchema, type TProperties } from '@sinclair/typebox';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units.ts';
 
+/** Names of routes and upstreams. */
+export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
+
 /** Custom keyword that always fails validation: the value's key is known but not implemented yet. */
 export const UNSUPPORTED_KEYWORD = 'x-unsupported';
 
 const Strict = <T extends TProperties>(props: T, description?: string) =>
   Type.Object(props, { additionalProperties: false, ...(description ? { description } : {}) });
 
-const Duration = (description: string, example?: string) =>
-  Type.String({ pattern: DURATION_PATTERN, description, ...(example ? { examples: [example] } : {}) });
-const Size = (description: string, example?: string) =>
-  Type.String({ pattern: SIZE_PATTERN, description, ...(example ? { examples: [example] } : {}) });
+/** A duration string; `fallback` is the default the code applies when the key is absent. */
+const Duration = (description: string, fallback?: string) =>
+  Type.String({ pattern: DURATION_PATTERN, description, ...(fallback ? { default: fallback } : {}) });
+/** A size string (1kb = 1024 bytes); `fallback` is the default the code applies when the key is absent. */
+const Size = (description: string, fallback?: string) =>
+  Type.String({ pattern: SIZE_PATTERN, description, ...(fallback ? { default: fallback } : {}) });
 
-/** A key this version recognises but does not implement yet. */
+/**
+ * A key this version recognises but does not implement yet. `not: {}` makes editors using the
+ * exported JSON Schema flag it too; the validator reports only the `x-unsupported` message.
+ */
 const Unsupported = (what: string): TSchema =>
-  Type.Unknown({ [UNSUPPORTED_KEYWORD]: `${what} is not supported yet in this version of Portcullis; remove this key` });
+  Type.Unknown({
+    not: {},
+    description: `Not supported yet in this version of Portcullis (${what}).`,
+    [UNSUPPORTED_KEYWORD]: `not supported yet in this version of Portcullis (${what}); remove this key`,
+  });
 
-const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one.' });
-const Host = Type.String({ minLength: 1, description: 'Address to bind, e.g. 0.0.0.0, 127.0.0.1 or ::.' });
+const Port = (fallback: number) =>
+  Type.Integer({ minimum: 0, maximum: 65535, default: fallback, description: 'TCP port; 0 picks a free one.' });
+const Host = Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address to bind, e.g. 0.0.0.0, 127.0.0.1 or ::.' });
 
 const Certificate = Strict({
   cert: Type.String({ minLength: 1, description: 'PEM certificate chain file (leaf first).' }),
@@ -34,24 +47,26 @@ const Certificate = Strict({
 const Https = Strict(
   {
     host: Type.Optional(Host),
-    port: Type.Optional(Port),
+    port: Type.Optional(Port(8443)),
     certificates: Type.Array(Certificate, {
       minItems: 1,
       description: 'Chosen by SNI: the certificate whose names match the requested host wins; the first is the default.',
     }),
-    minVersion: Type.Optional(Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')])),
-    http2: Type.Optional(Type.Boolean({ description: 'Offer HTTP/2 over ALPN next to HTTP/1.1 (default true).' })),
+    minVersion: Type.Optional(
+      Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { default: 'TLSv1.2', description: 'Oldest TLS version accepted.' }),
+    ),
+    http2: Type.Optional(Type.Boolean({ default: true, description: 'Offer HTTP/2 over ALPN next to HTTP/1.1.' })),
     hsts: Type.Optional(
       Type.Union([
         Type.Literal(false),
         Strict({
-          maxAge: Type.Optional(Duration('max-age of Strict-Transport-Security (default 365d).')),
-          includeSubDomains: Type.Optional(Type.Boolean()),
-          preload: Type.Optional(Type.Boolean()),
+          maxAge: Type.Optional(Duration('max-age of Strict-Transport-Security (whole seconds).', '365d')),
+          includeSubDomains: Type.Optional(Type.Boolean({ default: false, description: 'Add includeSubDomains.' })),
+          preload: Type.Optional(Type.Boolean({ default: false, description: 'Add preload.' })),
         }),
-      ], { description: 'Strict-Transport-Security on every HTTPS response; false turns it off.' }),
+      ], { description: 'Strict-Transport-Security on every HTTPS response (on by default: max-age=31536000); false turns it off.' }),
     ),
-    clientCertificates: Type.Optional(Unsupported('server.https.clientCertificates (mTLS)')),
+    clientCertificates: Type.Optional(Unsupported('client certificates, mTLS')),
   },
   'The HTTPS listener (TLS 1.2+ with AEAD ciphers only).',
 );
@@ -59,9 +74,9 @@ const Https = Strict(
 const Http = Strict(
   {
     host: Type.Optional(Host),
-    port: Type.Optional(Port),
+    port: Type.Optional(Port(8080)),
     redirectToHttps: Type.Optional(
-      Type.Boolean({ description: 'true (default): answer 308 to https; false: serve plain HTTP (behind a TLS proxy).' }),
+      Type.Boolean({ default: true, description: 'true: answer 308 to https; false: serve plain HTTP (behind a TLS proxy).' }),
     ),
   },
   'The plain HTTP listener.',
@@ -69,87 +84,114 @@ const Http = Strict(
 
 const Limits = Strict({
   maxHeaderBytes: Type.Optional(Size('Total size of the request head (431 above it).', '16kb')),
-  maxHeaders: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, description: 'Header fields per request (431 above it).' })),
+  maxHeaders: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100, description: 'Header fields per request (431 above it).' })),
   maxUrlBytes: Type.Optional(Size('Length of the request target (414 above it).', '8kb')),
   maxBodyBytes: Type.Optional(Size('Default request body limit for every route (413 above it).', '1mb')),
   headersTimeout: Type.Optional(Duration('Time to receive the complete request head (408).', '10s')),
   requestTimeout: Type.Optional(Duration('Time to receive the complete request (408).', '30s')),
   keepAliveTimeout: Type.Optional(Duration('Idle time before a keep-alive connection is closed.', '5s')),
-  maxConnections: Type.Optional(Type.Integer({ minimum: 1, description: 'Open client connections per listener.' })),
-  maxConnectionsPerIp: Type.Optional(Type.Integer({ minimum: 1, description: 'Open client connections per client address.' })),
-  http2MaxConcurrentStreams: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+  maxConnections: Type.Optional(Type.Integer({ minimum: 1, default: 10000, description: 'Open client connections per listener.' })),
+  maxConnectionsPerIp: Type.Optional(
+    Type.Integer({ minimum: 1, default: 256, description: 'Open client connections per client address (per listener).' }),
+  ),
+  http2MaxConcurrentStreams: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 10000, default: 100, description: 'Concurrent streams per HTTP/2 connection.' }),
+  ),
 });
 
 const Server = Strict({
   https: Type.Optional(Https),
   http: Type.Optional(Http),
-  admin: Type.Optional(Unsupported('server.admin (the admin API)')),
+  admin: Type.Optional(Unsupported('the admin API')),
   trustedProxies: Type.Optional(
     Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
       description: 'Peers (IPs or CIDRs) whose X-Forwarded-For, Forwarded and X-Request-Id are believed.',
     }),
   ),
-  workers: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('auto')])),
+  workers: Type.Optional(
+    Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('auto')], {
+      default: 1,
+      description: 'Processes sharing the port; only 1 is supported in this version.',
+    }),
+  ),
   limits: Type.Optional(Limits),
-  via: Type.Optional(Type.Boolean({ description: 'Add "Via: 1.1 portcullis" to proxied requests and responses.' })),
-  shutdownTimeout: Type.Optional(Duration('How long a graceful stop waits for in-flight requests (default 30s).')),
+  via: Type.Optional(Type.Boolean({ default: false, description: 'Add "Via: 1.1 portcullis" to proxied requests and responses.' })),
+  shutdownTimeout: Type.Optional(Duration('How long a graceful stop waits for in-flight requests.', '30s')),
 });
 
 const Store = Strict({
-  type: Type.Optional(Type.Union([Type.Literal('memory'), Type.Literal('redis')])),
-  redis: Type.Optional(Unsupported('store.redis')),
+  type: Type.Optional(
+    Type.Union([Type.Literal('memory'), Type.Literal('redis')], {
+      default: 'memory',
+      description: 'Where shared state lives; only memory is supported in this version.',
+    }),
+  ),
+  redis: Type.Optional(Unsupported('the redis store')),
 });
 
 const Logging = Strict({
   level: Type.Optional(
-    Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+    Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
+      default: 'info',
+      description: 'Level of the operational log (stderr).',
+    }),
   ),
   accessLog: Type.Optional(
-    Type.String({ minLength: 1, description: 'stdout | off | a file path; one JSON line per request.' }),
+    Type.String({ minLength: 1, default: 'stdout', description: 'stdout | off | a file path; one JSON line per request.' }),
   ),
 });
 
-const Metrics = Strict({ prometheus: Type.Optional(Type.Boolean()) });
-const Tracing = Strict({ otlpEndpoint: Type.Optional(Type.String()) });
+const Metrics = Strict({
+  prometheus: Type.Optional(Type.Boolean({ default: false, description: 'Prometheus metrics; only false is supported in this version.' })),
+});
+const Tracing = Strict({
+  otlpEndpoint: Type.Optional(
+    Type.String({ default: '', description: 'Empty: pass W3C traceparent through; span export is not supported in this version.' }),
+  ),
+});
 
 const Defaults = Strict({
-  ipFilter: Type.Optional(Unsupported('ipFilter')),
-  rateLimit: Type.Optional(Unsupported('rateLimit')),
-  bruteForce: Type.Optional(Unsupported('bruteForce')),
-  threats: Type.Optional(Unsupported('threats')),
-  cors: Type.Optional(Unsupported('cors')),
+  ipFilter: Type.Optional(Unsupported('IP filtering')),
+  rateLimit: Type.Optional(Unsupported('rate limiting')),
+  bruteForce: Type.Optional(Unsupported('brute-force protection')),
+  threats: Type.Optional(Unsupported('threat detection')),
+  cors: Type.Optional(Unsupported('CORS')),
 });
 
 const Target = Type.Union([
   Type.String({ minLength: 1, description: 'http://host:port or https://host:port' }),
   Strict({
-    url: Type.String({ minLength: 1 }),
-    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    url: Type.String({ minLength: 1, description: 'http://host:port or https://host:port' }),
+    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'Relative share of requests.' })),
   }),
 ]);
 
 const Upstream = Strict({
-  targets: Type.Array(Target, { minItems: 1 }),
+  targets: Type.Array(Target, { minItems: 1, description: 'Backend origins, chosen by weighted round-robin.' }),
   balance: Type.Optional(
-    Type.Union([
-      Type.Literal('round-robin'),
-      Type.Literal('least-connections'),
-      Type.Literal('random'),
-      Type.Literal('consistent-hash'),
-    ]),
+    Type.Union(
+      [
+        Type.Literal('round-robin'),
+        Type.Literal('least-connections'),
+        Type.Literal('random'),
+        Type.Literal('consistent-hash'),
+      ],
+      { default: 'round-robin', description: 'Only round-robin is supported in this version.' },
+    ),
   ),
-  timeout: Type.Optional(Duration('Time to the response head, and the longest gap between body chunks (504).', '10s')),
-  connectTimeout: Type.Optional(Duration('Time to open a connection to a target (502).', '5s')),
-  maxConnections: Type.Optional(Type.Integer({ minimum: 1, description: 'Keep-alive pool size per target.' })),
-  healthCheck: Type.Optional(Unsupported('upstreams.*.healthCheck')),
-  retries: Type.Optional(Unsupported('upstreams.*.retries')),
-  circuitBreaker: Type.Optional(Unsupported('upstreams.*.circuitBreaker')),
-  tls: Type.Optional(Unsupported('upstreams.*.tls')),
+  timeout: Type.Optional(Duration('Time to the response head, and the longest gap between body chunks (504).', '30s')),
+  connectTimeout: Type.Optional(Duration('Time to open a connection to a target (504 when it runs out).', '5s')),
+  maxConnections: Type.Optional(Type.Integer({ minimum: 1, default: 128, description: 'Keep-alive pool size per target.' })),
+  healthCheck: Type.Optional(Unsupported('health checks')),
+  retries: Type.Optional(Unsupported('retries')),
+  circuitBreaker: Type.Optional(Unsupported('circuit breaking')),
+  tls: Type.Optional(Unsupported('TLS settings for upstreams')),
 });
 
 const Version = Strict({
-  header: Type.Optional(Type.String({ minLength: 1 })),
-  query: Type.Optional(Type.String({ minLength: 1 })),
+  header: Type.Optional(Type.String({ minLength: 1, description: 'Request header that names the version.' })),
+  query: Type.Optional(Type.String({ minLength: 1, description: 'Query parameter that names the version.' })),
   param: Type.Optional(Type.String({ minLength: 1, description: 'A path parameter of match.path, e.g. version for /:version/orders/*' })),
   default: Type.Optional(Type.String({ description: 'Version used when the request names none.' })),
   map: Type.Record(Type.String(), Type.String(), { description: 'version → upstream name' }),
@@ -158,37 +200,46 @@ const Version = Strict({
 const RouteUpstream = Type.Union([
   Type.String({ minLength: 1, description: 'Name of an upstream.' }),
   Strict({ version: Version }),
-  Strict({ split: Unsupported('upstream.split') }),
+  Strict({ split: Unsupported('weighted traffic split') }),
 ]);
 
 const Match = Strict({
   host: Type.Optional(Type.String({ minLength: 1, description: 'Exact host or *.example.com' })),
   path: Type.String({ minLength: 1, description: 'Exact (/orders), prefix (/orders/*) or with params (/orders/:id).' }),
-  methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { minItems: 1 })),
+  methods: Type.Optional(
+    Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { minItems: 1, description: 'Allowed methods (default: all); GET implies HEAD.' }),
+  ),
 });
 
 const Route = Strict({
-  name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
+  name: Type.String({ pattern: NAME_PATTERN, description: 'Unique name of the route (logs, errors).' }),
   match: Match,
   auth: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
     description: 'Authenticator name(s), any one of which must succeed, or `public` to opt out explicitly.',
   }),
   upstream: RouteUpstream,
-  stripPrefix: Type.Optional(Type.Boolean({ description: 'Remove the matched prefix of a /prefix/* path before proxying.' })),
-  mode: Type.Optional(Type.Union([Type.Literal('enforce'), Type.Literal('shadow')])),
-  authorize: Type.Optional(Unsupported('authorize')),
-  rateLimit: Type.Optional(Unsupported('rateLimit')),
-  concurrency: Type.Optional(Unsupported('concurrency')),
-  validate: Type.Optional(Unsupported('validate')),
-  threats: Type.Optional(Unsupported('threats')),
-  ipFilter: Type.Optional(Unsupported('ipFilter')),
-  cors: Type.Optional(Unsupported('cors')),
-  transform: Type.Optional(Unsupported('transform')),
+  stripPrefix: Type.Optional(
+    Type.Boolean({ default: false, description: 'Remove the matched prefix of a /prefix/* path before proxying.' }),
+  ),
+  mode: Type.Optional(
+    Type.Union([Type.Literal('enforce'), Type.Literal('shadow')], {
+      default: 'enforce',
+      description: "shadow: the route's security stages only log what they would reject.",
+    }),
+  ),
+  authorize: Type.Optional(Unsupported('authorization')),
+  rateLimit: Type.Optional(Unsupported('rate limiting')),
+  concurrency: Type.Optional(Unsupported('concurrency limits')),
+  validate: Type.Optional(Unsupported('request validation')),
+  threats: Type.Optional(Unsupported('threat detection')),
+  ipFilter: Type.Optional(Unsupported('IP filtering')),
+  cors: Type.Optional(Unsupported('CORS')),
+  transform: Type.Optional(Unsupported('request and response transforms')),
 });
 
 export const ConfigSchema = Type.Object(
   {
-    $schema: Type.Optional(Type.String()),
+    $schema: Type.Optional(Type.String({ description: 'Path or URL of this JSON Schema, for editors; ignored by the gateway.' })),
     server: Server,
     store: Type.Optional(Store),
     logging: Type.Optional(Logging),
@@ -196,7 +247,10 @@ export const ConfigSchema = Type.Object(
     tracing: Type.Optional(Tracing),
     authenticators: Type.Optional(Unsupported('authenticators')),
     defaults: Type.Optional(Defaults),
-    upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }), Upstream),
+    upstreams: Type.Record(Type.String({ pattern: NAME_PATTERN }), Upstream, {
+      additionalProperties: false,
+      description: 'Named backends; routes refer to them by name.',
+    }),
     routes: Type.Array(Route),
   },
   {

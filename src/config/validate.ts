@@ -4,14 +4,16 @@
  * number when the schema wants one; a literal string in the YAML file is never coerced.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { ConfigSchema, UNSUPPORTED_KEYWORD, type RawConfig } from './schema.ts';
+import { ConfigSchema, NAME_PATTERN, UNSUPPORTED_KEYWORD, type RawConfig } from './schema.ts';
+import { DURATION_PATTERN, SIZE_PATTERN } from './units.ts';
 import { didYouMean, formatPath, pointerToSegments, type ConfigIssue } from './errors.ts';
 
 let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
   if (compiled) return compiled;
-  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+  // verbose: errors carry their schema, parent schema and data, for messages and did-you-mean hints.
+  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
   ajv.addKeyword({
     keyword: UNSUPPORTED_KEYWORD,
     schemaType: 'string',
@@ -38,12 +40,16 @@ export function validateConfig(
     const errors = validate.errors ?? [];
     let coerced = false;
     for (const err of errors) {
-      if (err.keyword !== 'type' || !envPaths.has(err.instancePath)) continue;
-      coerced = coerceAt(data, err.instancePath, String(err.params.type)) || coerced;
+      if (!envPaths.has(err.instancePath)) continue;
+      if (err.keyword === 'type') coerced = coerceAt(data, err.instancePath, String(err.params.type)) || coerced;
+      // `hsts: ${HSTS}` with HSTS=false: the union's `const: false` branch asks for a boolean.
+      else if (err.keyword === 'const' && typeof err.params.allowedValue !== 'string') {
+        coerced = coerceAt(data, err.instancePath, typeof err.params.allowedValue) || coerced;
+      }
     }
-    if (!coerced) return { ok: false, issues: toIssues(errors, data) };
+    if (!coerced) return { ok: false, issues: toIssues(errors, data, envPaths) };
   }
-  return { ok: false, issues: toIssues(validate.errors ?? [], data) };
+  return { ok: false, issues: toIssues(validate.errors ?? [], data, envPaths) };
 }
 
 function coerceAt(data: unknown, pointer: string, wanted: string): boolean {
@@ -66,41 +72,101 @@ function coerceAt(data: unknown, pointer: string, wanted: string): boolean {
   return true;
 }
 
-const BRANCH_RE = /\/(anyOf|oneOf)\/(\d+)\//;
+const MISMATCH = new Set(['type', 'const', 'enum']);
+
+interface Branch {
+  index: string;
+  errors: ErrorObject[];
+  /** The value does not have this branch's type at all. */
+  mismatch: boolean;
+  /** Some error is at the union's own level (a missing or unknown key, a too-short string). */
+  shallow: boolean;
+}
 
 /**
- * Turns ajv's errors into one line per real problem. For a union (`upstream: name | {version}`),
- * ajv reports every branch; we keep only the branch whose type matches the value, so the user sees
- * "routes[0].upstream.version.map: required" instead of four unrelated complaints.
+ * Turns ajv's errors into one line per real problem.
+ *
+ * A union (`upstream: name | {version} | {split}`) makes ajv report every branch plus the union
+ * itself. We keep the branch the value was evidently meant for — the only one whose type fits, or
+ * among those the only one whose errors are all deeper than the union — so the user sees
+ * "routes[0].upstream.version.map: is required" instead of four unrelated complaints. When no
+ * branch stands out, one line names the allowed forms (or the unknown key, for a mapping).
  */
-function toIssues(errors: readonly ErrorObject[], data: unknown): ConfigIssue[] {
-  const unions = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
+function toIssues(errors: readonly ErrorObject[], data: unknown, envPaths: ReadonlySet<string>): ConfigIssue[] {
   const dropped = new Set<ErrorObject>();
+  const extra = new Map<ErrorObject, ConfigIssue[]>();
+  for (const err of errors) {
+    // `not: {}` only exists so that editors flag unsupported keys; x-unsupported carries the message.
+    if (err.keyword === 'not' && hasUnsupported(err.parentSchema)) dropped.add(err);
+  }
+  const unions = errors
+    .filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf')
+    .sort((a, b) => a.instancePath.length - b.instancePath.length);
   for (const union of unions) {
+    if (dropped.has(union)) continue;
     const prefix = union.schemaPath + '/';
-    const members = errors.filter((e) => e !== union && e.schemaPath.startsWith(prefix));
-    const branches = new Map<string, ErrorObject[]>();
+    const within = (p: string): boolean => p === union.instancePath || p.startsWith(union.instancePath + '/');
+    const members = errors.filter((e) => e !== union && e.schemaPath.startsWith(prefix) && within(e.instancePath));
+    const byIndex = new Map<string, Branch>();
     for (const m of members) {
-      const branch = BRANCH_RE.exec(m.schemaPath.slice(union.schemaPath.length - union.keyword.length - 1))?.[2] ?? '?';
-      const list = branches.get(branch) ?? [];
-      list.push(m);
-      branches.set(branch, list);
+      const index = m.schemaPath.slice(prefix.length).split('/')[0] ?? '';
+      let b = byIndex.get(index);
+      if (!b) {
+        b = { index, errors: [], mismatch: false, shallow: false };
+        byIndex.set(index, b);
+      }
+      b.errors.push(m);
+      if (m.instancePath === union.instancePath) {
+        if (MISMATCH.has(m.keyword)) b.mismatch = true;
+        else b.shallow = true;
+      }
     }
-    // A branch "fits" when the value has its type (its errors are deeper than a type/const mismatch at the union).
-    const fitting = [...branches.values()].filter(
-      (list) => !list.some((m) => m.instancePath === union.instancePath && ['type', 'const', 'enum'].includes(m.keyword)),
-    );
-    if (fitting.length === 1) {
+    const branches = [...byIndex.values()];
+    const fitting = branches.filter((b) => !b.mismatch);
+    let chosen: Branch | undefined;
+    if (fitting.length === 1) chosen = fitting[0];
+    else if (fitting.length > 1) {
+      const deep = fitting.filter((b) => !b.shallow);
+      if (deep.length === 1) chosen = deep[0];
+    }
+    if (chosen) {
       dropped.add(union);
-      for (const list of branches.values()) if (list !== fitting[0]) for (const m of list) dropped.add(m);
-    } else {
-      for (const m of members) dropped.add(m);
+      for (const b of branches) if (b !== chosen) for (const m of b.errors) dropped.add(m);
+      continue;
+    }
+    for (const m of members) dropped.add(m);
+    // A mapping that fits none of the object forms: name its unknown keys rather than every form.
+    const value = union.data;
+    if (fitting.length > 1 && isPlainObject(value) && Array.isArray(union.schema)) {
+      const known = new Set<string>();
+      for (const branch of union.schema as unknown[]) for (const k of Object.keys(schemaPropertiesAt(branch))) known.add(k);
+      const unknown = Object.keys(value).filter((k) => !known.has(k));
+      if (unknown.length > 0) {
+        const base = pointerToSegments(union.instancePath, data);
+        extra.set(
+          union,
+          unknown.map((k) => ({ path: formatPath([...base, k]), message: `unknown key${didYouMean(k, known)}` })),
+        );
+      }
     }
   }
+
   const seen = new Set<string>();
   const issues: ConfigIssue[] = [];
+  const add = (issue: ConfigIssue): void => {
+    const key = `${issue.path}\n${issue.message}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      issues.push(issue);
+    }
+  };
   for (const err of errors) {
     if (dropped.has(err)) continue;
+    const replaced = extra.get(err);
+    if (replaced) {
+      replaced.forEach(add);
+      continue;
+    }
     const segments = pointerToSegments(err.instancePath, data);
     let message: string;
     switch (err.keyword) {
@@ -108,56 +174,123 @@ function toIssues(errors: readonly ErrorObject[], data: unknown): ConfigIssue[] 
         const key = String(err.params.additionalProperty);
         segments.push(key);
         const known = Object.keys(schemaPropertiesAt(err.parentSchema));
-        message = `unknown key${didYouMean(key, known)}`;
+        message =
+          known.length === 0 && hasPatternProperties(err.parentSchema)
+            ? `${JSON.stringify(key)} is not a valid name: ${NAME_RULE}`
+            : `unknown key${didYouMean(key, known)}`;
         break;
       }
       case 'required':
         segments.push(String(err.params.missingProperty));
         message = 'is required';
         break;
+      case 'type':
+        message = typeMessage(err, envPaths.has(err.instancePath));
+        break;
       case 'pattern':
-        message = patternMessage(err);
+        message = patternMessage(String(err.params.pattern), err.data);
         break;
       case 'anyOf':
       case 'oneOf':
-        message = `must be one of: ${describeUnion(err.schema)}`;
+        message = unionMessage(err.schema, err.data);
         break;
       case 'const':
         message = `must be ${JSON.stringify(err.params.allowedValue)}`;
         break;
+      case 'minLength':
+        message = err.params.limit === 1 ? 'must not be empty' : `must be at least ${String(err.params.limit)} characters long`;
+        break;
+      case 'minItems':
+        message = `must have at least ${String(err.params.limit)} item${err.params.limit === 1 ? '' : 's'}`;
+        break;
+      case 'minimum':
+        message = `must be at least ${String(err.params.limit)}`;
+        break;
+      case 'maximum':
+        message = `must be at most ${String(err.params.limit)}`;
+        break;
       default:
         message = err.message ?? 'is invalid';
     }
-    const issue = { path: formatPath(segments), message };
-    const key = `${issue.path}\n${issue.message}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      issues.push(issue);
-    }
+    add({ path: formatPath(segments), message });
   }
   return issues;
 }
 
+const NAME_RULE = 'use letters, digits, ".", "_" and "-", starting with a letter or digit';
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function hasUnsupported(schema: unknown): boolean {
+  return isPlainObject(schema) && UNSUPPORTED_KEYWORD in schema;
+}
+
+function hasPatternProperties(schema: unknown): boolean {
+  return isPlainObject(schema) && isPlainObject(schema.patternProperties);
+}
+
 function schemaPropertiesAt(schema: unknown): Record<string, unknown> {
-  const s = schema as { properties?: Record<string, unknown> } | undefined;
-  return s?.properties ?? {};
+  return isPlainObject(schema) && isPlainObject(schema.properties) ? schema.properties : {};
 }
 
-function patternMessage(err: ErrorObject): string {
-  const pattern = String(err.params.pattern);
-  if (pattern.includes('ms|s|m|h|d')) return 'must be a duration such as "250ms", "30s", "5m", "1h" or "1d"';
-  if (pattern.includes('[bB]')) return 'must be a size such as "512b", "16kb" or "1mb"';
-  if (pattern.includes('A-Z]+$')) return 'must be an upper-case HTTP method such as GET';
-  return `must match ${pattern}`;
+/** "a string", "a number 10", "a list", "a mapping", "an empty value". */
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return 'an empty value';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
+  if (Array.isArray(v)) return 'a list';
+  return 'a mapping';
 }
 
-function describeUnion(branches: unknown): string {
-  if (!Array.isArray(branches)) return 'the allowed forms';
-  return branches
-    .map((b: { const?: unknown; type?: string; properties?: Record<string, unknown> }) => {
-      if (b.const !== undefined) return JSON.stringify(b.const);
-      if (b.type === 'object' && b.properties) return `{ ${Object.keys(b.properties).join(' | ')} }`;
-      return b.type ?? 'value';
-    })
-    .join(', ');
+const TYPE_NAMES: Record<string, string> = {
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a mapping',
+  null: 'empty',
+};
+
+function typeMessage(err: ErrorObject, fromEnv: boolean): string {
+  const parent = isPlainObject(err.parentSchema) ? err.parentSchema : {};
+  let wanted = String(err.params.type)
+    .split(',')
+    .map((t) => TYPE_NAMES[t] ?? t)
+    .join(' or ');
+  if (parent.pattern === DURATION_PATTERN) wanted = 'a duration string such as "30s"';
+  else if (parent.pattern === SIZE_PATTERN) wanted = 'a size string such as "16kb"';
+  const got = describeValue(err.data);
+  return `must be ${wanted}, got ${got}${fromEnv ? ' from the environment' : ''}`;
+}
+
+function patternMessage(pattern: string, value: unknown): string {
+  const got = typeof value === 'string' ? `, got ${JSON.stringify(value)}` : '';
+  if (pattern === DURATION_PATTERN) return `must be a duration such as "250ms", "30s", "5m", "1h" or "1d"${got}`;
+  if (pattern === SIZE_PATTERN) return `must be a size such as "512b", "16kb" or "1mb"${got}`;
+  if (pattern === NAME_PATTERN) return `is not a valid name: ${NAME_RULE}${got}`;
+  if (pattern === '^[A-Z]+$') return `must be an upper-case HTTP method such as GET${got}`;
+  return `must match ${pattern}${got}`;
+}
+
+/** `must be one of "round-robin", "random" (did you mean "random"?)` or `must be a string or { url, weight }`. */
+function unionMessage(branches: unknown, value: unknown): string {
+  if (!Array.isArray(branches)) return 'is not one of the allowed forms';
+  const consts = branches.filter((b) => isPlainObject(b) && b.const !== undefined).map((b) => (b as { const: unknown }).const);
+  if (consts.length === branches.length) {
+    const hint = typeof value === 'string' ? didYouMean(value, consts.filter((c) => typeof c === 'string')) : '';
+    return `must be one of ${consts.map((c) => JSON.stringify(c)).join(', ')}, got ${describeValue(value)}${hint}`;
+  }
+  const forms = branches.map((b: unknown) => {
+    if (!isPlainObject(b)) return 'a value';
+    if (b.const !== undefined) return JSON.stringify(b.const);
+    if (b.type === 'object' && isPlainObject(b.properties)) return `{ ${Object.keys(b.properties).join(', ')} }`;
+    if (b.type === 'array' && isPlainObject(b.items) && typeof b.items.type === 'string') {
+      return `a list of ${(TYPE_NAMES[b.items.type] ?? b.items.type).replace(/^an? /, '')}s`;
+    }
+    return typeof b.type === 'string' ? (TYPE_NAMES[b.type] ?? b.type) : 'a value';
+  });
+  return `must be ${forms.slice(0, -1).join(', ')}${forms.length > 1 ? ' or ' : ''}${forms.at(-1) ?? ''}, got ${describeValue(value)}`;
 }

@@ -1,0 +1,200 @@
+/**
+ * The reference configuration shape (test/fixtures/gateway.example.yaml, a verbatim copy of the
+ * contract operators write against) against this version:
+ * - every key of it is recognised: the full file fails only with "not supported yet" errors at the
+ *   keys later releases own, never with "unknown key";
+ * - the supported part of it (test/fixtures/spec-subset.yaml) builds, and covers every supported key.
+ */
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse, parseDocument } from 'yaml';
+import { makeCerts, type CertFiles } from '../../test/helpers/harness.ts';
+import { ConfigError, type ConfigIssue } from './errors.ts';
+import { buildGatewayFromFile, buildGatewayFromText, type VersionSelector } from './gateway.ts';
+import { Upstream } from '../upstream/upstream.ts';
+
+const FIXTURES = new URL('../../test/fixtures/', import.meta.url);
+const NOT_YET = /not supported yet in this version of Portcullis/;
+/** The reference file's ${...} references. */
+const ENV = { PORTCULLIS_ADMIN_TOKEN: 'admin-token', INTROSPECTION_SECRET: 'introspection-secret' };
+
+async function issuesOf(text: string, baseDir: string): Promise<ConfigIssue[]> {
+  try {
+    const gw = await buildGatewayFromText(text, { env: ENV, baseDir });
+    await gw.close();
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.issues];
+    throw err;
+  }
+}
+
+/** `routes[2].upstream.split` → ['routes', 2, 'upstream', 'split'] */
+function segmentsOf(p: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  for (const m of p.matchAll(/([A-Za-z_$][\w$-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/g)) {
+    if (m[1] !== undefined) out.push(m[1]);
+    else if (m[2] !== undefined) out.push(Number(m[2]));
+    else out.push(JSON.parse(m[3] as string) as string);
+  }
+  return out;
+}
+
+/** Key paths of a parsed document, lists as [] and names of upstreams / versions as *: `routes[].match.path`. */
+function keyPaths(node: unknown, prefix = '', out = new Set<string>()): Set<string> {
+  if (Array.isArray(node)) {
+    for (const item of node) keyPaths(item, `${prefix}[]`, out);
+  } else if (node !== null && typeof node === 'object') {
+    const named = prefix === 'upstreams' || prefix.endsWith('.map');
+    for (const [k, v] of Object.entries(node)) {
+      const p = named ? `${prefix}.*` : prefix ? `${prefix}.${k}` : k;
+      out.add(p);
+      keyPaths(v, p, out);
+    }
+  }
+  return out;
+}
+
+const normalise = (issuePath: string): string =>
+  issuePath.replace(/\[\d+\]/g, '[]').replace(/^upstreams\.[^.]+/, 'upstreams.*');
+
+/** Every issue at the keys later releases own; the schema phase. */
+const SCHEMA_PHASE = [
+  'server.https.clientCertificates',
+  'server.admin',
+  'authenticators',
+  'defaults.ipFilter',
+  'defaults.rateLimit',
+  'defaults.bruteForce',
+  'defaults.threats',
+  'defaults.cors',
+  'upstreams.orders-v1.healthCheck',
+  'upstreams.orders-v1.retries',
+  'upstreams.orders-v1.circuitBreaker',
+  'upstreams.orders-v2.tls',
+  'routes[0].authorize',
+  'routes[0].rateLimit',
+  'routes[0].transform',
+  'routes[1].authorize',
+  'routes[1].validate',
+  'routes[2].concurrency',
+  'routes[2].validate',
+  'routes[2].upstream.split',
+  'routes[2].cors',
+];
+
+/** Values the schema accepts but this version cannot honour yet; the build phase. */
+const BUILD_PHASE = [
+  'metrics.prometheus',
+  'routes[0].auth[0]',
+  'routes[0].auth[1]',
+  'routes[0].auth[2]',
+  'routes[1].auth',
+  'routes[2].auth[0]',
+];
+
+describe('the reference configuration shape', () => {
+  let certs: CertFiles;
+  let dir: string;
+  let reference: string;
+  before(async () => {
+    reference = await readFile(new URL('gateway.example.yaml', FIXTURES), 'utf8');
+    certs = await makeCerts({
+      'api.example.com': ['api.example.com'],
+      'partners.example.com': ['partners.example.com', '*.partners.example.com'],
+    });
+    // Lay out certs/ next to the config, as both files reference them (relative to the config file).
+    dir = await mkdtemp(path.join(os.tmpdir(), 'pcl-spec-'));
+    await mkdir(path.join(dir, 'certs'));
+    for (const name of ['api.example.com', 'partners.example.com']) {
+      await copyFile(path.join(certs.dir, `${name}.pem`), path.join(dir, 'certs', `${name}.pem`));
+      await copyFile(path.join(certs.dir, `${name}-key.pem`), path.join(dir, 'certs', `${name}-key.pem`));
+    }
+    await copyFile(new URL('spec-subset.yaml', FIXTURES), path.join(dir, 'portcullis.yaml'));
+  });
+  after(async () => {
+    await certs.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('recognises every key: the full file fails only with "not supported yet", at the keys later releases own', async () => {
+    const issues = await issuesOf(reference, dir);
+    for (const i of issues) {
+      assert.doesNotMatch(i.message, /unknown key/, `${i.path}: ${i.message}`);
+      assert.match(i.message, NOT_YET, `${i.path}: ${i.message}`);
+    }
+    assert.deepEqual(issues.map((i) => i.path).sort(), [...SCHEMA_PHASE].sort());
+  });
+
+  it('without those keys, the remaining errors are "not supported yet" values (metrics, authenticator names)', async () => {
+    const doc = parseDocument(reference);
+    for (const p of SCHEMA_PHASE) doc.deleteIn(segmentsOf(p));
+    doc.setIn(['routes', 2, 'upstream'], 'orders-v1'); // was only { split }
+    const issues = await issuesOf(doc.toString(), dir);
+    for (const i of issues) assert.match(i.message, NOT_YET, `${i.path}: ${i.message}`);
+    assert.deepEqual(issues.map((i) => i.path).sort(), [...BUILD_PHASE].sort());
+  });
+
+  it('the supported subset builds, from its file, with relative certificate paths', async () => {
+    const gw = await buildGatewayFromFile(path.join(dir, 'portcullis.yaml'), {});
+    try {
+      const s = gw.settings;
+      assert.equal(s.https?.port, 8443);
+      assert.equal(s.https?.host, '0.0.0.0');
+      assert.equal(s.https?.minVersion, 'TLSv1.2');
+      assert.equal(s.https?.http2, true);
+      assert.deepEqual(s.https?.sni.entries.map((e) => e.names), [['api.example.com'], ['partners.example.com', '*.partners.example.com']]);
+      assert.deepEqual(s.http, { host: '0.0.0.0', port: 8080, redirectToHttps: true });
+      assert.equal(s.trustedProxies.has('10.20.30.40'), true);
+      assert.equal(s.trustedProxies.has('192.0.2.1'), false);
+      assert.deepEqual(s.limits, {
+        maxHeaderBytes: 16 * 1024,
+        maxHeaders: 100,
+        maxUrlBytes: 8 * 1024,
+        maxBodyBytes: 1024 * 1024,
+        headersTimeout: 10_000,
+        requestTimeout: 30_000,
+        keepAliveTimeout: 5_000,
+        maxConnections: 10_000,
+        maxConnectionsPerIp: 256,
+        http2MaxConcurrentStreams: 100,
+      });
+      assert.equal(s.logLevel, 'info');
+      assert.equal(s.accessLog, 'stdout');
+
+      assert.deepEqual([...gw.upstreams.keys()], ['orders-v1', 'orders-v2']);
+      const v1 = gw.upstreams.get('orders-v1');
+      assert.deepEqual(v1?.targets.map((t) => [t.origin, t.weight]), [['http://127.0.0.1:9001', 1], ['http://127.0.0.1:9002', 2]]);
+      assert.equal(v1?.timeout, 10_000);
+      assert.equal(gw.upstreams.get('orders-v2')?.targets[0]?.origin, 'https://orders-v2.internal:9443');
+
+      assert.deepEqual(gw.routes.map((r) => r.name), ['orders-read', 'orders-create', 'catalog', 'health']);
+      const read = gw.routes[0];
+      assert.ok(read && !(read.upstream instanceof Upstream));
+      const sel = read.upstream as VersionSelector;
+      assert.equal(sel.header, 'api-version');
+      assert.equal(sel.fallback?.name, 'orders-v1');
+      assert.deepEqual([...sel.map].map(([k, u]) => [k, u.name]), [['1', 'orders-v1'], ['2', 'orders-v2']]);
+      assert.equal(read.mode, 'enforce');
+
+      const m = gw.router.match('api.example.com', '/orders/42', 'GET');
+      assert.equal(m.kind === 'match' && m.match.route.name, 'orders-read');
+      const post = gw.router.match('api.example.com', '/orders', 'POST');
+      assert.equal(post.kind === 'match' && post.match.route.name, 'orders-create');
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('the subset holds every key of the reference that is not owned by a later release', async () => {
+    const full = keyPaths(parse(reference));
+    const subset = keyPaths(parse(await readFile(new URL('spec-subset.yaml', FIXTURES), 'utf8')));
+    const later = SCHEMA_PHASE.map(normalise);
+    const expected = [...full].filter((k) => !later.some((l) => k === l || k.startsWith(`${l}.`) || k.startsWith(`${l}[`)));
+    assert.deepEqual(expected.filter((k) => !subset.has(k)), []);
+    assert.deepEqual([...subset].filter((k) => !full.has(k)), [], 'the subset invents no keys');
+  });
+});
