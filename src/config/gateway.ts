@@ -5,7 +5,14 @@
  */
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import type { Authenticator } from '../auth/authenticator.ts';
 import type { Stage } from '../pipeline/stage.ts';
+import { AuthenticateStage } from '../stages/authenticate/authenticate.ts';
+import { buildAuthenticators, type RawAuthenticator } from '../stages/authenticate/build.ts';
+import type { RawAuthorize } from '../stages/authenticate/schema.ts';
+import { AuthorizeStage, type AuthorizeRules } from '../stages/authorize/authorize.ts';
+import { compileTransform } from '../stages/transform/transform.ts';
 import type { CompiledTransform } from '../stages/transform/transform.ts';
 import { parsePathPattern, Router, type RouteSpec } from '../routing/router.ts';
 import { TrustedProxies } from '../server/client-ip.ts';
@@ -37,6 +44,8 @@ export interface HttpsSettings {
   http2: boolean;
   /** The Strict-Transport-Security value, or null when turned off. */
   hsts: string | null;
+  /** mTLS: the CA bundle that verifies client certificates, and whether one is required. */
+  clientCertificates: { ca: string; required: boolean } | undefined;
 }
 
 export interface Settings {
@@ -124,6 +133,13 @@ export async function buildGatewayFromText(
 export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
   const { raw, baseDir, source } = loaded;
   const issues: ConfigIssue[] = [];
+  const configuredAuthenticators: ReadonlySet<string> = new Set(Object.keys(raw.authenticators ?? {}));
+  const authenticators = await buildAuthenticators(raw.authenticators as Record<string, RawAuthenticator> | undefined, {
+    baseDir,
+    envPaths: loaded.envPaths,
+    issues,
+    clientCertificates: raw.server.https?.clientCertificates !== undefined,
+  });
 
   unsupportedValues(raw, issues);
   const limits = buildLimits(raw, issues);
@@ -154,8 +170,9 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
   if (raw.server.https) {
     const h = raw.server.https;
     const minVersion = h.minVersion ?? 'TLSv1.2';
-    const sni = await loadCertificates(h.certificates, baseDir, minVersion, issues, 'server.https.certificates');
-    if (sni) {
+    const clientCa = h.clientCertificates ? await readClientCa(h.clientCertificates.ca, baseDir, issues) : undefined;
+    const sni = await loadCertificates(h.certificates, baseDir, minVersion, issues, 'server.https.certificates', clientCa);
+    if (sni && (clientCa !== undefined || !h.clientCertificates)) {
       https = {
         host: h.host ?? '0.0.0.0',
         port: h.port ?? 8443,
@@ -163,6 +180,7 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
         minVersion,
         http2: h.http2 ?? true,
         hsts: hstsValue(h.hsts),
+        clientCertificates: h.clientCertificates && clientCa !== undefined ? { ca: clientCa, required: h.clientCertificates.mode === 'required' } : undefined,
       };
     }
   }
@@ -205,7 +223,7 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
     if (prior !== undefined) issues.push({ path: `${at}.name`, message: `"${r.name}" is already the name of routes[${prior}]` });
     seenNames.set(r.name, i);
 
-    checkAuth(r, at, issues);
+    const routeAuthenticators = checkAuth(r, at, authenticators, configuredAuthenticators, issues);
     const pattern = parsePathPattern(r.match.path);
     if (typeof pattern === 'string') {
       issues.push({ path: `${at}.match.path`, message: pattern });
@@ -227,17 +245,28 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
       seenPatterns.set(key, i);
     }
     if (issues.length > before || typeof pattern === 'string' || !upstream) return;
+    const mode = r.mode ?? 'enforce';
     const stages: Stage[] = [];
+    if (routeAuthenticators.length > 0) stages.push(new AuthenticateStage(routeAuthenticators, mode));
+    if (r.authorize) {
+      if (routeAuthenticators.length === 0) {
+        issues.push({ path: `${at}.authorize`, message: 'needs authentication: a route with auth: public has no identity to authorize' });
+        return;
+      }
+      stages.push(new AuthorizeStage(authorizeRules(r.authorize), mode));
+    }
+    const transform = compileTransform(r.transform, at, issues);
+    if (issues.length > before) return;
     const route: CompiledRoute = {
       name: r.name,
       index: i,
       upstream,
       stripPrefix: r.stripPrefix ?? false,
-      mode: r.mode ?? 'enforce',
+      mode,
       stages,
       maxBodyBytes: limits.maxBodyBytes,
       needsBody: stages.some((s) => s.needsBody),
-      transform: undefined,
+      transform,
     };
     routes.push(route);
     specs.push({ route, host, pattern, methods: r.match.methods });
@@ -314,19 +343,56 @@ function unsupportedValues(raw: RawConfig, issues: ConfigIssue[]): void {
   }
 }
 
-function checkAuth(r: RawRoute, at: string, issues: ConfigIssue[]): void {
+/** The route's authenticators in order; `public` gives none. Unknown names are errors. */
+function checkAuth(
+  r: RawRoute,
+  at: string,
+  known: ReadonlyMap<string, Authenticator>,
+  /** Every name under `authenticators:`, built or not (a broken one is reported at its own path). */
+  configured: ReadonlySet<string>,
+  issues: ConfigIssue[],
+): Authenticator[] {
   const names = Array.isArray(r.auth) ? r.auth : [r.auth];
+  const out: Authenticator[] = [];
+  const seen = new Set<string>();
   names.forEach((name, j) => {
     const p = Array.isArray(r.auth) ? `${at}.auth[${j}]` : `${at}.auth`;
     if (name === 'public') {
       if (names.length > 1) issues.push({ path: p, message: '"public" cannot be combined with authenticators' });
       return;
     }
-    issues.push({
-      path: p,
-      message: `unknown authenticator "${name}": authenticators are not supported yet in this version of Portcullis; use "public" to opt out explicitly${didYouMean(name, ['public'])}`,
-    });
+    if (seen.has(name)) {
+      issues.push({ path: p, message: `"${name}" is listed twice` });
+      return;
+    }
+    seen.add(name);
+    const a = known.get(name);
+    if (a) out.push(a);
+    else if (!configured.has(name)) {
+      issues.push({ path: p, message: `unknown authenticator "${name}"${didYouMean(name, ['public', ...configured])}` });
+    }
   });
+  return out;
+}
+
+function authorizeRules(a: RawAuthorize): AuthorizeRules {
+  return {
+    scopes: a.scopes ?? [],
+    roles: a.roles ?? [],
+    groups: a.groups ?? [],
+    claims: Object.entries(a.claims ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v : [v]]),
+  };
+}
+
+async function readClientCa(file: string, baseDir: string, issues: ConfigIssue[]): Promise<string | undefined> {
+  try {
+    const text = await readFile(path.resolve(baseDir, file), 'utf8');
+    if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it');
+    return text;
+  } catch (err) {
+    issues.push({ path: 'server.https.clientCertificates.ca', message: `cannot use ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    return undefined;
+  }
 }
 
 function checkTargetUrl(url: string): string | undefined {

@@ -17,6 +17,8 @@ export interface LoadedConfig {
   /** Directory of the config file: relative paths in the config resolve against it. */
   baseDir: string;
   source: string;
+  /** JSON pointers of the values that came from ${ENV} substitution (secrets must). */
+  envPaths: ReadonlySet<string>;
 }
 
 export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
@@ -52,7 +54,7 @@ export function parseConfigText(
   }
   if (issues.length > 0) throw new ConfigError(issues, source);
   if (!result.ok) throw new ConfigError(result.issues, source);
-  return { raw: result.config, baseDir: options.baseDir ?? process.cwd(), source };
+  return { raw: result.config, baseDir: options.baseDir ?? process.cwd(), source, envPaths };
 }
 
 /**

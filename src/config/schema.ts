@@ -7,6 +7,15 @@
  */
 import { Type, type Static, type TSchema, type TProperties } from '@sinclair/typebox';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units.ts';
+import {
+  ApiKeyAuthenticatorSchema,
+  AuthorizeSchema,
+  ClientCertificatesSchema,
+  IntrospectionAuthenticatorSchema,
+  JwtAuthenticatorSchema,
+  MtlsAuthenticatorSchema,
+  TransformSchema,
+} from '../stages/authenticate/schema.ts';
 
 /** Names of routes and upstreams. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
@@ -66,7 +75,7 @@ const Https = Strict(
         }),
       ], { description: 'Strict-Transport-Security on every HTTPS response (on by default: max-age=31536000); false turns it off.' }),
     ),
-    clientCertificates: Type.Optional(Unsupported('client certificates, mTLS')),
+    clientCertificates: Type.Optional(ClientCertificatesSchema),
   },
   'The HTTPS listener (TLS 1.2+ with AEAD ciphers only).',
 );
@@ -227,15 +236,27 @@ const Route = Strict({
       description: "shadow: the route's security stages only log what they would reject.",
     }),
   ),
-  authorize: Type.Optional(Unsupported('authorization')),
+  authorize: Type.Optional(AuthorizeSchema),
   rateLimit: Type.Optional(Unsupported('rate limiting')),
   concurrency: Type.Optional(Unsupported('concurrency limits')),
   validate: Type.Optional(Unsupported('request validation')),
   threats: Type.Optional(Unsupported('threat detection')),
   ipFilter: Type.Optional(Unsupported('IP filtering')),
   cors: Type.Optional(Unsupported('CORS')),
-  transform: Type.Optional(Unsupported('request and response transforms')),
+  transform: Type.Optional(TransformSchema),
 });
+
+/** One authenticator, by `type`. */
+const Authenticator = Type.Union([
+  JwtAuthenticatorSchema,
+  IntrospectionAuthenticatorSchema,
+  ApiKeyAuthenticatorSchema,
+  MtlsAuthenticatorSchema,
+  Type.Object({ type: Type.Literal('signature') }, {
+    additionalProperties: true,
+    [UNSUPPORTED_KEYWORD]: 'not supported yet in this version of Portcullis (HTTP Message Signatures); remove this authenticator',
+  }),
+]);
 
 export const ConfigSchema = Type.Object(
   {
@@ -245,7 +266,12 @@ export const ConfigSchema = Type.Object(
     logging: Type.Optional(Logging),
     metrics: Type.Optional(Metrics),
     tracing: Type.Optional(Tracing),
-    authenticators: Type.Optional(Unsupported('authenticators')),
+    authenticators: Type.Optional(
+      Type.Record(Type.String({ pattern: NAME_PATTERN }), Authenticator, {
+        additionalProperties: false,
+        description: 'Named authenticators; routes refer to them in `auth`.',
+      }),
+    ),
     defaults: Type.Optional(Defaults),
     upstreams: Type.Record(Type.String({ pattern: NAME_PATTERN }), Upstream, {
       additionalProperties: false,

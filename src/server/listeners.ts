@@ -199,6 +199,11 @@ export function createHttpsListener(runtime: Runtime, gateway: Gateway): Listene
     ALPNProtocols: https.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
     // A TLS handshake must finish as fast as a request head.
     handshakeTimeout: limits.headersTimeout,
+    // mTLS: ask for a client certificate; with mode required the handshake fails without a valid one,
+    // with optional the mtls authenticator checks `socket.authorized` per route.
+    ...(https.clientCertificates
+      ? { requestCert: true, rejectUnauthorized: https.clientCertificates.required, ca: https.clientCertificates.ca }
+      : {}),
     allowHalfOpen: false,
   });
   server.maxConnections = limits.maxConnections;

@@ -68,6 +68,8 @@ export async function loadCertificates(
   minVersion: 'TLSv1.2' | 'TLSv1.3',
   issues: ConfigIssue[],
   pathPrefix: string,
+  /** PEM CAs that verify client certificates (mTLS); every SNI context must carry them. */
+  clientCa?: string,
 ): Promise<SniTable | undefined> {
   const entries: CertificateEntry[] = [];
   for (let i = 0; i < specs.length; i++) {
@@ -103,6 +105,7 @@ export async function loadCertificates(
         minVersion,
         ciphers: AEAD_CIPHERS,
         honorCipherOrder: true,
+        ...(clientCa !== undefined ? { ca: clientCa } : {}),
       });
       entries.push({ context, names, certFile });
     } catch (err) {
