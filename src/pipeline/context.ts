@@ -41,6 +41,10 @@ export class RequestContext {
   errorCode: string | undefined = undefined;
   errorReason: string | undefined = undefined;
   decisions: DecisionEntry[] = [];
+  /** Headers stages add to the response (RateLimit fields, ...), on success and on rejection. */
+  responseHeaders: Record<string, string> = {};
+  /** Free-form notes for the log (store fallbacks, ...). */
+  notes: string[] = [];
   bytesOut = 0;
 
   constructor(init: {

@@ -4,7 +4,7 @@
  * with an RFC 6750 challenge) or "cannot check now" (503); the decision record and the log say
  * which authenticator rejected what, and why.
  */
-import type { AuthInput, AuthResult, Authenticator } from '../../auth/authenticator.ts';
+import { repeatedCredential, type AuthInput, type AuthResult, type Authenticator, type CredentialLocation } from '../../auth/authenticator.ts';
 import { GatewayError } from '../../errors/gateway-error.ts';
 import type { RequestContext } from '../../pipeline/context.ts';
 import type { Stage } from '../../pipeline/stage.ts';
@@ -18,10 +18,17 @@ export class AuthenticateStage implements Stage {
   private readonly authenticators: readonly Authenticator[];
   private readonly missingChallenge: string;
   private readonly invalidChallenge: string;
+  /** Where the authenticators read credentials (each checked for repetition). */
+  private readonly locations: readonly CredentialLocation[];
 
-  constructor(authenticators: readonly Authenticator[], mode: 'enforce' | 'shadow') {
+  /** Called with the request when a credential was presented and rejected (brute-force counting). */
+  private readonly onInvalid: ((ctx: RequestContext) => void) | undefined;
+
+  constructor(authenticators: readonly Authenticator[], mode: 'enforce' | 'shadow', onInvalid?: (ctx: RequestContext) => void) {
     this.authenticators = authenticators;
     this.mode = mode;
+    this.onInvalid = onInvalid;
+    this.locations = authenticators.flatMap((a) => (a.location ? [a.location] : []));
     const schemes = new Set(authenticators.map((a) => a.scheme));
     const bearer = schemes.has('Bearer');
     const apiKey = schemes.has('ApiKey');
@@ -36,6 +43,15 @@ export class AuthenticateStage implements Stage {
     const req = ctx.request;
     const input: AuthInput = { headers: req.headers, query: ctx.query, socket: req.socket };
     const failures: string[] = [];
+    // A credential given twice is ambiguous: the authenticator would check the first, while the
+    // backend, which receives the whole request, might read the other. Refused as invalid.
+    for (const loc of this.locations) {
+      const repeated = repeatedCredential(req.rawHeaders, ctx.query, loc);
+      if (repeated !== undefined) {
+        failures.push(`more than one ${repeated}`);
+        return this.next(ctx, input, this.authenticators.length, failures, true, false);
+      }
+    }
     return this.next(ctx, input, 0, failures, false, false);
   }
 
@@ -60,6 +76,7 @@ export class AuthenticateStage implements Stage {
       throw new GatewayError('PCL_AUTHN_UNAVAILABLE', reason, { headers: { 'retry-after': '5' } });
     }
     if (invalidSeen) {
+      this.onInvalid?.(ctx);
       throw new GatewayError('PCL_AUTHN_INVALID_CREDENTIALS', reason, this.invalidChallenge ? { headers: { 'www-authenticate': this.invalidChallenge } } : {});
     }
     throw new GatewayError('PCL_AUTHN_MISSING_CREDENTIALS', reason, this.missingChallenge ? { headers: { 'www-authenticate': this.missingChallenge } } : {});

@@ -1,0 +1,97 @@
+/** Building the store and each route's rate-limit stages from config. */
+import type { ConfigIssue } from '../../config/errors.ts';
+import { parseDuration } from '../../config/units.ts';
+import type { Rule } from '../../ratelimit/algorithms.ts';
+import { MemoryStore } from '../../store/memory.ts';
+import { RedisStore } from '../../store/redis.ts';
+import type { Store } from '../../store/store.ts';
+import { RateLimitStage, type KeyPart, type OnStoreError, type Policy } from './rate-limit.ts';
+import type { RawRateLimitEntry, RawRedis } from './schema.ts';
+
+export interface StoreSettings {
+  store: Store;
+  onError: OnStoreError;
+  instances: number;
+}
+
+export function buildStore(raw: { type?: 'memory' | 'redis'; redis?: RawRedis } | undefined, issues: ConfigIssue[]): StoreSettings {
+  const type = raw?.type ?? 'memory';
+  if (type === 'memory') {
+    if (raw?.redis) issues.push({ path: 'store.redis', message: 'is only used with store.type: redis' });
+    return { store: new MemoryStore(), onError: 'local', instances: 1 };
+  }
+  const r = raw?.redis;
+  if (!r || (r.url === undefined && r.cluster === undefined)) {
+    issues.push({ path: 'store.redis', message: 'store.type redis needs store.redis.url or store.redis.cluster' });
+    return { store: new MemoryStore(), onError: 'local', instances: 1 };
+  }
+  if (r.url !== undefined && r.cluster !== undefined) {
+    issues.push({ path: 'store.redis', message: 'give either url or cluster, not both' });
+  }
+  return {
+    store: new RedisStore({
+      url: r.url,
+      cluster: r.cluster,
+      timeoutMs: r.timeout ? parseDuration(r.timeout) : 50,
+      keyPrefix: r.keyPrefix ?? 'pcl:',
+    }),
+    onError: r.onError ?? 'local',
+    instances: r.instances ?? 1,
+  };
+}
+
+function keyParts(by: string | string[]): KeyPart[] {
+  return [by].flat().map((b): KeyPart => {
+    if (b.startsWith('claim:')) return { kind: 'claim', path: b.slice(6) };
+    if (b.startsWith('header:')) return { kind: 'header', name: b.slice(7).toLowerCase() };
+    return { kind: b as 'ip' | 'consumer' | 'apiKey' | 'route' };
+  });
+}
+
+function policy(e: RawRateLimitEntry, id: string, defaultName: string, at: string, issues: ConfigIssue[]): Policy {
+  const periodMs = parseDuration(e.per);
+  if (periodMs < 1) issues.push({ path: `${at}.per`, message: 'must be at least 1ms' });
+  const algorithm = e.algorithm ?? 'gcra';
+  if (algorithm === 'sliding-window' && e.burst !== undefined) {
+    issues.push({ path: `${at}.burst`, message: 'applies to gcra only; a sliding window never lets more than `limit` through' });
+  }
+  if (algorithm === 'sliding-window' && e.limit > 100_000) {
+    issues.push({ path: `${at}.limit`, message: 'sliding-window keeps one entry per request: at most 100000; use gcra for larger limits' });
+  }
+  const rule: Rule = { id, limit: e.limit, periodMs: Math.max(1, periodMs), burst: e.burst ?? 0, algorithm };
+  return { rule, by: keyParts(e.by), name: e.name ?? defaultName };
+}
+
+const ipOnly = (e: RawRateLimitEntry): boolean => [e.by].flat().every((b) => b === 'ip');
+
+export interface RouteLimitStages {
+  preAuth: RateLimitStage | undefined;
+  identity: RateLimitStage | undefined;
+}
+
+/**
+ * The defaults' ip-only entries are the pre-auth guard of every route (shared counters: one budget
+ * per client IP across routes); a route's own ip-only entries replace them. The defaults' other
+ * entries apply after authentication; a route's own `rateLimit` replaces them.
+ */
+export function buildRouteLimits(
+  defaults: RawRateLimitEntry[] | undefined,
+  own: RawRateLimitEntry[] | undefined,
+  routeName: string,
+  at: string,
+  mode: 'enforce' | 'shadow',
+  store: StoreSettings,
+  issues: ConfigIssue[],
+  onFallback?: (reason: string) => void,
+): RouteLimitStages {
+  const defaultPolicies = (defaults ?? []).map((e, i) => ({ e, p: policy(e, `d${i}`, `default-${i}`, `defaults.rateLimit[${i}]`, issues) }));
+  const ownPolicies = (own ?? []).map((e, i) => ({ e, p: policy(e, `${routeName}#${i}`, `${routeName}-${i}`, `${at}.rateLimit[${i}]`, issues) }));
+  const ownIp = ownPolicies.filter((x) => ipOnly(x.e));
+  const preAuth = (ownIp.length > 0 ? ownIp : defaultPolicies.filter((x) => ipOnly(x.e))).map((x) => x.p);
+  const identity = (own !== undefined ? ownPolicies.filter((x) => !ipOnly(x.e)) : defaultPolicies.filter((x) => !ipOnly(x.e))).map((x) => x.p);
+  const make = (name: 'pre-auth-limit' | 'rate-limit', policies: Policy[]) =>
+    policies.length === 0
+      ? undefined
+      : new RateLimitStage({ name, policies, store: store.store, mode, onError: store.onError, instances: store.instances, ...(onFallback ? { onFallback } : {}) });
+  return { preAuth: make('pre-auth-limit', preAuth), identity: make('rate-limit', identity) };
+}

@@ -1,0 +1,157 @@
+/**
+ * Rate limiting: a stage checks all its policies against the store in one atomic call per key group
+ * (a rejected request charges nothing), answers 429 with Retry-After, and sets the IETF
+ * `RateLimit-Policy` / `RateLimit` fields (draft-ietf-httpapi-ratelimit-headers, structured-field
+ * form) on the response. Two instances per route: the pre-auth guard (default `by: ip` policies,
+ * before authentication, protecting the authenticators) and the identity limits after authorization.
+ */
+import { claimAt } from '../../auth/identity.ts';
+import { GatewayError } from '../../errors/gateway-error.ts';
+import type { RequestContext } from '../../pipeline/context.ts';
+import type { Stage } from '../../pipeline/stage.ts';
+import type { Rule, Verdict } from '../../ratelimit/algorithms.ts';
+import { MemoryStore } from '../../store/memory.ts';
+import type { LimitCheck, Store } from '../../store/store.ts';
+
+export type KeyPart =
+  | { kind: 'ip' }
+  | { kind: 'consumer' }
+  | { kind: 'apiKey' }
+  | { kind: 'route' }
+  | { kind: 'claim'; path: string }
+  | { kind: 'header'; name: string };
+
+export interface Policy {
+  rule: Rule;
+  by: KeyPart[];
+  /** Name in RateLimit-Policy. */
+  name: string;
+}
+
+export type OnStoreError = 'open' | 'closed' | 'local';
+
+export interface RateLimitOptions {
+  name: 'pre-auth-limit' | 'rate-limit';
+  policies: Policy[];
+  store: Store;
+  mode: 'enforce' | 'shadow';
+  onError: OnStoreError;
+  /** Divisor for the local fallback limiter (gateway instances sharing the store). */
+  instances: number;
+  onFallback?: (reason: string) => void;
+}
+
+/** The identity value of one key part, or undefined when the request has none (that policy is skipped). */
+function partValue(p: KeyPart, ctx: RequestContext): string | undefined {
+  switch (p.kind) {
+    case 'ip':
+      return ctx.clientIp;
+    case 'consumer':
+      return ctx.identity?.consumerId;
+    case 'apiKey':
+      return ctx.identity?.type === 'apiKey' ? ctx.identity.consumerId : undefined;
+    case 'route':
+      return ctx.route?.name;
+    case 'claim': {
+      const v = ctx.identity ? claimAt(ctx.identity.claims, p.path) : undefined;
+      return typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
+    }
+    case 'header': {
+      const v = ctx.request.headers[p.name];
+      const s = Array.isArray(v) ? v[0] : v;
+      // Bounded: a header value is attacker-controlled and becomes part of a store key.
+      return s === undefined || s === '' ? undefined : s.length > 256 ? s.slice(0, 256) : s;
+    }
+  }
+}
+
+export class RateLimitStage implements Stage {
+  readonly name: 'pre-auth-limit' | 'rate-limit';
+  readonly needsBody = false;
+  readonly mode: 'enforce' | 'shadow';
+  private readonly o: RateLimitOptions;
+  private readonly policyHeader: string;
+  private local: MemoryStore | undefined;
+
+  constructor(options: RateLimitOptions) {
+    this.o = options;
+    this.name = options.name;
+    this.mode = options.mode;
+    this.policyHeader = options.policies
+      .map((p) => `"${p.name}";q=${p.rule.limit};w=${Math.max(1, Math.round(p.rule.periodMs / 1000))}`)
+      .join(', ');
+  }
+
+  run(ctx: RequestContext): void | Promise<void> {
+    const checks: LimitCheck[] = [];
+    const used: Policy[] = [];
+    for (const p of this.o.policies) {
+      let id = '';
+      let complete = true;
+      for (const part of p.by) {
+        const v = partValue(part, ctx);
+        if (v === undefined) {
+          complete = false;
+          break;
+        }
+        id += (id ? '|' : '') + encodeURIComponent(v);
+      }
+      if (!complete) continue;
+      // `{...}` is a Redis Cluster hash tag: all limits of one identity stay in one slot.
+      checks.push({ key: `rl:{${id}}:${p.rule.id}`, rule: p.rule });
+      used.push(p);
+    }
+    if (checks.length === 0) return;
+    let verdicts: Verdict[] | Promise<Verdict[]>;
+    try {
+      verdicts = this.o.store.consume(checks);
+    } catch (err) {
+      return this.storeFailed(ctx, checks, used, err);
+    }
+    if (verdicts instanceof Promise) {
+      return verdicts.then(
+        (v) => this.decide(ctx, used, v),
+        (err: unknown) => this.storeFailed(ctx, checks, used, err),
+      );
+    }
+    this.decide(ctx, used, verdicts);
+  }
+
+  private decide(ctx: RequestContext, used: Policy[], verdicts: Verdict[]): void {
+    // The policy closest to exhaustion is the one reported in RateLimit.
+    let worst = 0;
+    for (let i = 1; i < verdicts.length; i++) {
+      if ((verdicts[i] as Verdict).remaining < (verdicts[worst] as Verdict).remaining) worst = i;
+    }
+    let rejected = -1;
+    for (let i = 0; i < verdicts.length; i++) if (!(verdicts[i] as Verdict).allowed) rejected = rejected === -1 ? i : rejected;
+    const at = rejected === -1 ? worst : rejected;
+    const v = verdicts[at] as Verdict;
+    const p = used[at] as Policy;
+    const headers = ctx.responseHeaders;
+    headers['ratelimit-policy'] = this.policyHeader;
+    headers.ratelimit = `"${p.name}";r=${v.remaining};t=${Math.ceil((v.allowed ? v.resetMs : v.retryAfterMs) / 1000)}`;
+    if (rejected !== -1) {
+      const retryAfter = String(Math.max(1, Math.ceil(v.retryAfterMs / 1000)));
+      throw new GatewayError('PCL_RATE_LIMITED', `${p.name}: limit ${p.rule.limit} per ${p.rule.periodMs}ms`, {
+        headers: { 'retry-after': retryAfter, 'ratelimit-policy': this.policyHeader, ratelimit: headers.ratelimit },
+      });
+    }
+  }
+
+  private storeFailed(ctx: RequestContext, checks: LimitCheck[], used: Policy[], err: unknown): void {
+    const reason = `store error: ${(err as Error).message}`;
+    this.o.onFallback?.(`${this.o.onError}: ${reason}`);
+    ctx.notes.push(`${this.name}: ${this.o.onError} (${reason})`);
+    if (this.o.onError === 'open') return;
+    if (this.o.onError === 'closed') throw new GatewayError('PCL_RATE_LIMIT_UNAVAILABLE', reason, { headers: { 'retry-after': '1' } });
+    // local: the same policies, in-process, each instance allowed its share of the limit.
+    this.local ??= new MemoryStore({ maxKeys: 100_000 });
+    const n = Math.max(1, this.o.instances);
+    const localChecks = checks.map((c) => ({
+      key: c.key,
+      rule: { ...c.rule, limit: Math.max(1, Math.floor(c.rule.limit / n)), burst: Math.floor(c.rule.burst / n) },
+    }));
+    this.decide(ctx, used, this.local.consume(localChecks));
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * In-process store: exact (single-threaded, so every operation is atomic) and bounded. Expired
+ * entries are evicted as they are met and by a periodic sweep; at `maxKeys` the least recently used
+ * entry goes, so a flood of random keys cannot exhaust memory.
+ */
+import { gcra, slidingWindow, type Verdict } from '../ratelimit/algorithms.ts';
+import type { LimitCheck, Store } from './store.ts';
+
+interface Entry {
+  /** GCRA theoretical arrival time, or the sliding log, or a counter / flag. */
+  tat: number;
+  times: number[] | undefined;
+  count: number;
+  expiresAt: number;
+}
+
+export interface MemoryStoreOptions {
+  maxKeys?: number;
+  now?: () => number;
+  sweepIntervalMs?: number;
+}
+
+export class MemoryStore implements Store {
+  readonly kind = 'memory' as const;
+  private readonly entries = new Map<string, Entry>();
+  private readonly maxKeys: number;
+  private readonly now: () => number;
+  private readonly sweeper: NodeJS.Timeout | undefined;
+  evictions = 0;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.maxKeys = options.maxKeys ?? 100_000;
+    this.now = options.now ?? Date.now;
+    const every = options.sweepIntervalMs ?? 10_000;
+    if (every > 0) {
+      this.sweeper = setInterval(() => this.sweep(), every);
+      this.sweeper.unref();
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private live(key: string, now: number): Entry | undefined {
+    const e = this.entries.get(key);
+    if (e === undefined) return undefined;
+    if (e.expiresAt <= now) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return e;
+  }
+
+  /** Stores `e` as the most recently used entry, evicting the least recently used one when full. */
+  private put(key: string, e: Entry): void {
+    this.entries.delete(key);
+    if (this.entries.size >= this.maxKeys) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) {
+        this.entries.delete(oldest.value);
+        this.evictions++;
+      }
+    }
+    this.entries.set(key, e);
+  }
+
+  consume(checks: readonly LimitCheck[], cost = 1): Verdict[] {
+    const now = this.now();
+    const verdicts: Verdict[] = [];
+    const tats: number[] = [];
+    let allowed = true;
+    for (const { key, rule } of checks) {
+      const e = this.live(key, now);
+      if (rule.algorithm === 'gcra') {
+        const r = gcra(rule, e?.tat, now, cost);
+        verdicts.push(r.verdict);
+        tats.push(r.tat);
+        allowed &&= r.verdict.allowed;
+      } else {
+        const v = slidingWindow(rule, e?.times ?? [], now, cost);
+        verdicts.push(v);
+        tats.push(0);
+        allowed &&= v.allowed;
+      }
+    }
+    if (!allowed) return verdicts;
+    // Every check passed: charge them all.
+    checks.forEach(({ key, rule }, i) => {
+      if (rule.algorithm === 'gcra') {
+        const tat = tats[i] as number;
+        this.put(key, { tat, times: undefined, count: 0, expiresAt: tat });
+      } else {
+        const times = this.live(key, now)?.times ?? [];
+        for (let c = 0; c < cost; c++) times.push(now);
+        this.put(key, { tat: 0, times, count: 0, expiresAt: now + rule.periodMs });
+      }
+    });
+    return verdicts;
+  }
+
+  increment(key: string, ttlMs: number): number {
+    const now = this.now();
+    const e = this.live(key, now);
+    if (e) {
+      e.count++;
+      return e.count;
+    }
+    this.put(key, { tat: 0, times: undefined, count: 1, expiresAt: now + ttlMs });
+    return 1;
+  }
+
+  setFlag(key: string, ttlMs: number): void {
+    this.put(key, { tat: 0, times: undefined, count: 1, expiresAt: this.now() + ttlMs });
+  }
+
+  flagTtl(key: string): number {
+    const now = this.now();
+    const e = this.live(key, now);
+    return e ? e.expiresAt - now : 0;
+  }
+
+  deleteKey(key: string): void {
+    this.entries.delete(key);
+  }
+
+  /** Drops expired entries; bounded work per call. */
+  sweep(limit = 10_000): void {
+    const now = this.now();
+    let n = 0;
+    for (const [key, e] of this.entries) {
+      if (e.expiresAt <= now) this.entries.delete(key);
+      if (++n >= limit) break;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.entries.clear();
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The shared-state store: one small interface, two implementations (memory: one process; redis:
+ * every gateway instance). Every operation is atomic in its implementation.
+ */
+import type { Rule, Verdict } from '../ratelimit/algorithms.ts';
+
+export interface LimitCheck {
+  /** Full key, e.g. `rl:{consumer:acme}:orders-read#0`; checks sharing a `{tag}` are charged atomically together. */
+  key: string;
+  rule: Rule;
+}
+
+export interface Store {
+  readonly kind: 'memory' | 'redis';
+  /**
+   * Checks every limit and charges all of them only when all pass (a rejected request costs nothing).
+   * Verdicts are in the order of `checks`.
+   */
+  consume(checks: readonly LimitCheck[], cost?: number): Verdict[] | Promise<Verdict[]>;
+  /** Adds one to a counter that expires `ttlMs` after its first increment; returns the new count. */
+  increment(key: string, ttlMs: number): number | Promise<number>;
+  /** Sets a flag that expires after `ttlMs`. */
+  setFlag(key: string, ttlMs: number): void | Promise<void>;
+  /** Milliseconds a flag has left, or 0 when it is not set. */
+  flagTtl(key: string): number | Promise<number>;
+  deleteKey(key: string): void | Promise<void>;
+  close(): Promise<void>;
+}
+
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+}
