@@ -1,8 +1,9 @@
 /**
- * The `portcullis` command: start, validate, --help, --version.
+ * The `portcullis` command: start, validate, keys new, --help, --version.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { newApiKey } from '../auth/api-key.ts';
 import { buildGatewayFromFile } from '../config/gateway.ts';
 import { ConfigError, formatIssue } from '../config/errors.ts';
 import { GatewayServer } from '../server/gateway-server.ts';
@@ -14,10 +15,16 @@ const HELP = `portcullis ${pkg.version} — a secure API gateway
 Usage:
   portcullis start --config FILE      run the gateway
   portcullis validate --config FILE   check a config; exit 0 when valid, 1 with every error otherwise
+  portcullis keys new [--consumer ID] [--prefix pcl_] [--pepper-env NAME]
+                                      print a new API key (once) and the keyHash line for the config
   portcullis --help | --version
 
 Options:
   -c, --config FILE   the YAML config (default: $PORTCULLIS_CONFIG, else ./portcullis.yaml)
+  --consumer ID       keys new: the consumer id for the printed config lines
+  --prefix TEXT       keys new: the key's prefix, letters, digits, "_" and "-" (default: pcl_)
+  --pepper-env NAME   keys new: hash with the pepper in environment variable NAME (hmac-sha256);
+                      the authenticator then needs pepper: \${NAME}
   -h, --help          this text
   -v, --version       the version
 
@@ -32,6 +39,9 @@ export async function main(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         config: { type: 'string', short: 'c' },
+        consumer: { type: 'string' },
+        prefix: { type: 'string' },
+        'pepper-env': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -54,6 +64,18 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`portcullis: no command given\n\n${HELP}\n`);
     return 2;
   }
+  if (command === 'keys') {
+    if (positionals[1] !== 'new' || positionals.length > 2) {
+      process.stderr.write(`portcullis: usage: portcullis keys new [--consumer ID] [--prefix pcl_] [--pepper-env NAME]\n`);
+      return 2;
+    }
+    return keysNew(values.consumer, values.prefix, values['pepper-env']);
+  }
+  const keyOption = (['consumer', 'prefix', 'pepper-env'] as const).find((o) => values[o] !== undefined);
+  if (keyOption !== undefined) {
+    process.stderr.write(`portcullis: --${keyOption} belongs to "portcullis keys new"\n`);
+    return 2;
+  }
   if (positionals.length > 1) {
     // `portcullis validate my.yaml` would otherwise silently check ./portcullis.yaml.
     process.stderr.write(`portcullis: unexpected argument "${positionals[1]}" (the config is given with --config FILE)\n`);
@@ -69,6 +91,63 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`portcullis: unknown command "${command}"\n\n${HELP}\n`);
       return 2;
   }
+}
+
+const PREFIX_RE = /^[A-Za-z0-9_-]{0,32}$/;
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Strongest pepper requirement of the config (apiKey.pepper: at least 16 characters). */
+const MIN_PEPPER = 16;
+
+/**
+ * `keys new`: a fresh API key, shown once on stdout, and the consumer lines to paste under an apiKey
+ * authenticator's `consumers:`. Only the hash goes into the config; the key is never stored.
+ */
+function keysNew(consumer: string | undefined, prefix = 'pcl_', pepperEnv: string | undefined): number {
+  if (!PREFIX_RE.test(prefix)) {
+    process.stderr.write(`portcullis: --prefix must be at most 32 letters, digits, "_" or "-"\n`);
+    return 2;
+  }
+  if (consumer !== undefined && consumer.trim() === '') {
+    process.stderr.write(`portcullis: --consumer must not be empty\n`);
+    return 2;
+  }
+  let pepper: string | undefined;
+  if (pepperEnv !== undefined) {
+    if (!ENV_NAME_RE.test(pepperEnv)) {
+      process.stderr.write(`portcullis: --pepper-env takes the name of an environment variable, e.g. API_KEY_PEPPER\n`);
+      return 2;
+    }
+    pepper = process.env[pepperEnv];
+    if (pepper === undefined || pepper === '') {
+      process.stderr.write(`portcullis: environment variable ${pepperEnv} is not set (--pepper-env names the variable that holds the pepper)\n`);
+      return 2;
+    }
+    if (pepper.length < MIN_PEPPER) {
+      process.stderr.write(`portcullis: the pepper in ${pepperEnv} must be at least ${MIN_PEPPER} characters long\n`);
+      return 2;
+    }
+  }
+  const { key, keyHash } = newApiKey(prefix, pepper);
+  const id = consumer === undefined ? 'CONSUMER-ID' : yamlScalar(consumer);
+  const lines = [
+    'New API key. It is shown only this once and will not be shown again: give it to the consumer now.',
+    '',
+    key,
+    '',
+    `Add the consumer to an apiKey authenticator's consumers${pepperEnv !== undefined ? ` (the authenticator needs pepper: \${${pepperEnv}})` : ''}:`,
+    '',
+    `      - id: ${id}`,
+    `        keyHash: ${keyHash}`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+  return 0;
+}
+
+/** A YAML scalar for an id: plain when that reads back as the same string, else double-quoted. */
+function yamlScalar(s: string): string {
+  if (/^[A-Za-z0-9][A-Za-z0-9._@/-]*$/.test(s) && !/^(true|false|null|yes|no|on|off|~|[0-9._-]+)$/i.test(s)) return s;
+  return JSON.stringify(s);
 }
 
 async function validate(file: string): Promise<number> {

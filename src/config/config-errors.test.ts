@@ -3,6 +3,7 @@
  * person can act on. The whole list of issues is compared, so an extra or a missing error fails too.
  */
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -51,6 +52,24 @@ function oneRoute(lines: string): string {
 }
 
 const NOT_YET = 'not supported yet in this version of Portcullis';
+
+/** A config with `authenticators:` and one route (index 0) whose auth lines are `route`. */
+function withAuth(authenticators: string, route = '    auth: public', server?: string): string {
+  return config({
+    ...(server !== undefined ? { server } : {}),
+    routes: `routes:\n  - name: r\n    match: { path: /a }\n${route}\n    upstream: orders-v1`,
+    extra: `authenticators:\n${authenticators}`,
+  });
+}
+
+/** A valid JWT authenticator. */
+const JWT = '  staff-jwt: { type: jwt, issuer: "https://id.example.com/", audience: orders-api, jwksUri: "https://id.example.com/jwks.json", algorithms: [RS256] }';
+
+/** HTTPS with client certificates; the files are in the fixtures directory. */
+const MTLS_SERVER = 'server:\n  https:\n    port: 0\n    certificates: [{ cert: api.pem, key: api-key.pem }]\n    clientCertificates: { ca: ca.pem }';
+
+/** A well-formed sha256 keyHash made of one repeated hex digit. */
+const hash = (digit: string): string => `sha256:${digit.repeat(64)}`;
 
 async function issuesOf(yaml: string, env: Record<string, string> = {}, baseDir?: string): Promise<ConfigIssue[]> {
   try {
@@ -492,11 +511,6 @@ const cases: Case[] = [
 
   // --- keys later releases own: known, and rejected where they stand ---
   {
-    name: 'authenticators',
-    yaml: config({ extra: 'authenticators:\n  staff-jwt: { type: jwt }' }),
-    expect: [{ path: 'authenticators', messageIncludes: NOT_YET }],
-  },
-  {
     name: 'a route rate limit',
     yaml: oneRoute(`
     match: { path: /a }
@@ -511,14 +525,12 @@ const cases: Case[] = [
     match: { path: /a }
     auth: public
     upstream: orders-v1
-    authorize: { scopes: [a] }
     concurrency: { limit: 1 }
     validate: { maxBodyBytes: 1kb }
     threats: { mode: block }
     ipFilter: { deny: [10.0.0.0/8] }
-    cors: { origins: ["https://a.example"] }
-    transform: { request: {} }`),
-    expect: ['authorize', 'concurrency', 'validate', 'threats', 'ipFilter', 'cors', 'transform'].map((k) => ({
+    cors: { origins: ["https://a.example"] }`),
+    expect: ['concurrency', 'validate', 'threats', 'ipFilter', 'cors'].map((k) => ({
       path: `routes[0].${k}`,
       messageIncludes: NOT_YET,
     })),
@@ -551,7 +563,7 @@ const cases: Case[] = [
     expect: [{ path: 'routes[0].upstream.split', messageIncludes: NOT_YET }],
   },
   {
-    name: 'admin listener and client certificates',
+    name: 'admin listener (client certificates next to it are supported)',
     yaml: config({
       server: `server:
   http: { host: 127.0.0.1, port: 0, redirectToHttps: false }
@@ -561,8 +573,7 @@ const cases: Case[] = [
     clientCertificates: { ca: ca.pem }`,
     }),
     expect: [
-      { path: 'server.admin', messageIncludes: NOT_YET },
-      { path: 'server.https.clientCertificates', messageIncludes: NOT_YET },
+      { path: 'server.admin', messageIncludes: `${NOT_YET} (the admin API)` },
     ],
   },
   {
@@ -622,12 +633,12 @@ const cases: Case[] = [
 
   // --- auth ---
   {
-    name: 'an authenticator name',
+    name: 'an authenticator name when none is configured',
     yaml: oneRoute(`
     match: { path: /a }
     auth: staff-jwt
     upstream: orders-v1`),
-    expect: [{ path: 'routes[0].auth', messageIncludes: 'unknown authenticator "staff-jwt": authenticators are not supported yet' }],
+    expect: [{ path: 'routes[0].auth', messageIncludes: 'unknown authenticator "staff-jwt"' }],
   },
   {
     name: 'a list of authenticators, one of them public',
@@ -647,6 +658,391 @@ const cases: Case[] = [
     auth: pubic
     upstream: orders-v1`),
     expect: [{ path: 'routes[0].auth', messageIncludes: '(did you mean "public"?)' }],
+  },
+
+  // --- authenticators (key files and certificates: see the `fixtures` directory below) ---
+  {
+    name: 'jwt without algorithms: one message, at the missing key',
+    yaml: withAuth('  staff-jwt: { type: jwt, issuer: "https://id.example.com/", jwksUri: "https://id.example.com/jwks.json" }'),
+    expect: [{ path: 'authenticators.staff-jwt.algorithms', messageIncludes: 'is required' }],
+  },
+  {
+    name: 'jwt with an empty algorithm list',
+    yaml: withAuth('  staff-jwt: { type: jwt, jwksUri: "https://id.example.com/jwks.json", algorithms: [] }'),
+    expect: [{ path: 'authenticators.staff-jwt.algorithms', messageIncludes: 'must have at least 1 item' }],
+  },
+  {
+    name: 'alg none is not an algorithm',
+    yaml: withAuth('  staff-jwt: { type: jwt, jwksUri: "https://id.example.com/jwks.json", algorithms: [RS256, none] }'),
+    expect: [{
+      path: 'authenticators.staff-jwt.algorithms[1]',
+      messageIncludes: 'must be one of "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512", got the string "none"',
+    }],
+  },
+  {
+    name: 'an unknown algorithm, with a suggestion',
+    yaml: withAuth('  staff-jwt: { type: jwt, jwksUri: "https://id.example.com/jwks.json", algorithms: [RS265] }'),
+    expect: [{ path: 'authenticators.staff-jwt.algorithms[0]', messageIncludes: 'got the string "RS265" (did you mean "RS256"?)' }],
+  },
+  {
+    name: 'jwt with two key sources',
+    yaml: withAuth('  staff-jwt: { type: jwt, jwksUri: "https://id.example.com/jwks.json", keys: es256.jwks.json, algorithms: [ES256] }'),
+    expect: [{ path: 'authenticators.staff-jwt', messageIncludes: 'needs exactly one key source: jwksUri, discovery, keys or secret (has jwksUri, keys)' }],
+  },
+  {
+    name: 'jwt without a key source',
+    yaml: withAuth('  staff-jwt: { type: jwt, issuer: "https://id.example.com/", algorithms: [RS256] }'),
+    expect: [{ path: 'authenticators.staff-jwt', messageIncludes: 'needs exactly one key source: jwksUri, discovery, keys or secret (has none)' }],
+  },
+  {
+    name: 'an HMAC secret written in the file',
+    yaml: withAuth('  hs: { type: jwt, secret: "a-literal-secret-of-more-than-thirty-two-bytes", algorithms: [HS256] }'),
+    expect: [{ path: 'authenticators.hs.secret', messageIncludes: 'secret must come from an environment variable (write ${NAME}), never from the file itself' }],
+  },
+  {
+    name: 'an HMAC secret with a default in the file is still in the file',
+    yaml: withAuth('  hs: { type: jwt, secret: "prefix-${JWT_SECRET}", algorithms: [HS256] }'),
+    env: { JWT_SECRET: 'a-secret-from-the-environment-of-more-than-32-bytes' },
+    expect: [{ path: 'authenticators.hs.secret', messageIncludes: 'must come from an environment variable' }],
+  },
+  {
+    name: 'an HMAC secret that falls back to a ${NAME:-default} written in the file',
+    yaml: withAuth('  hs: { type: jwt, secret: "${JWT_SECRET_UNSET_FOR_TEST:-a-literal-default-of-more-than-32-bytes}", algorithms: [HS256] }'),
+    expect: [{ path: 'authenticators.hs.secret', messageIncludes: 'must come from an environment variable' }],
+  },
+  {
+    name: 'an HS256 secret shorter than 32 bytes',
+    yaml: withAuth('  hs: { type: jwt, secret: "${JWT_SECRET}", algorithms: [HS256] }'),
+    env: { JWT_SECRET: 'too-short-a-secret' },
+    expect: [{ path: 'authenticators.hs.secret', messageIncludes: 'is 18 bytes; HS256 needs at least 32' }],
+  },
+  {
+    name: 'an HS512 secret long enough for HS256 only',
+    yaml: withAuth('  hs: { type: jwt, secret: "${JWT_SECRET}", algorithms: [HS256, HS512] }'),
+    env: { JWT_SECRET: 'x'.repeat(40) },
+    expect: [{ path: 'authenticators.hs.secret', messageIncludes: 'is 40 bytes; HS512 needs at least 64' }],
+  },
+  {
+    name: 'HS256 mixed with RS256, with a secret: one message',
+    yaml: withAuth('  hs: { type: jwt, secret: "${JWT_SECRET}", algorithms: [HS256, RS256] }'),
+    env: { JWT_SECRET: 'x'.repeat(32) },
+    expect: [{ path: 'authenticators.hs.algorithms', messageIncludes: 'do not mix HS* with public-key algorithms in one authenticator (key confusion)' }],
+  },
+  {
+    name: 'HS256 mixed with RS256, with a JWKS: one message',
+    yaml: withAuth('  staff-jwt: { type: jwt, jwksUri: "https://id.example.com/jwks.json", algorithms: [RS256, HS256] }'),
+    expect: [{ path: 'authenticators.staff-jwt.algorithms', messageIncludes: 'do not mix HS* with public-key algorithms' }],
+  },
+  {
+    name: 'HS256 with a JWKS and no secret',
+    yaml: withAuth('  staff-jwt: { type: jwt, jwksUri: "https://id.example.com/jwks.json", algorithms: [HS256] }'),
+    expect: [{ path: 'authenticators.staff-jwt.algorithms', messageIncludes: 'HS* algorithms need `secret`' }],
+  },
+  {
+    name: 'a secret with a public-key algorithm',
+    yaml: withAuth('  hs: { type: jwt, secret: "${JWT_SECRET}", algorithms: [RS256] }'),
+    env: { JWT_SECRET: 'x'.repeat(32) },
+    expect: [{ path: 'authenticators.hs.algorithms', messageIncludes: 'a shared secret works only with HS256, HS384 or HS512' }],
+  },
+  {
+    name: 'discovery with a list of issuers',
+    yaml: withAuth('  oidc: { type: jwt, issuer: ["https://a.example.com/", "https://b.example.com/"], discovery: "https://a.example.com/.well-known/openid-configuration", algorithms: [RS256] }'),
+    expect: [{ path: 'authenticators.oidc.issuer', messageIncludes: 'discovery needs the expected issuer (one string)' }],
+  },
+  {
+    name: 'discovery without an issuer',
+    yaml: withAuth('  oidc: { type: jwt, discovery: "https://a.example.com/.well-known/openid-configuration", algorithms: [RS256] }'),
+    expect: [{ path: 'authenticators.oidc.issuer', messageIncludes: 'discovery needs the expected issuer (one string)' }],
+  },
+  {
+    name: 'a jwksUri that is not a URL',
+    yaml: withAuth('  staff-jwt: { type: jwt, jwksUri: "https://", algorithms: [RS256] }'),
+    expect: [{ path: 'authenticators.staff-jwt.jwksUri', messageIncludes: '"https://" is not a URL' }],
+  },
+  {
+    name: 'an unreadable keys file',
+    yaml: withAuth('  local: { type: jwt, keys: missing.jwks.json, algorithms: [ES256] }'),
+    expect: [{ path: 'authenticators.local.keys', messageIncludes: 'cannot read missing.jwks.json: ENOENT' }],
+  },
+  {
+    name: 'a keys file that is neither JWKS nor PEM',
+    yaml: withAuth('  local: { type: jwt, keys: garbage.txt, algorithms: [ES256] }'),
+    expect: [{ path: 'authenticators.local.keys', messageIncludes: 'garbage.txt: expected a JWKS (JSON) or a PEM public key or certificate' }],
+  },
+  {
+    name: 'a keys file that is JSON but not a JWKS',
+    yaml: withAuth('  local: { type: jwt, keys: not-jwks.json, algorithms: [ES256] }'),
+    expect: [{ path: 'authenticators.local.keys', messageIncludes: 'not-jwks.json: not a JWKS: no "keys" array' }],
+  },
+  {
+    name: 'a keys file with private key material',
+    yaml: withAuth('  local: { type: jwt, keys: private.jwks.json, algorithms: [ES256] }'),
+    expect: [{ path: 'authenticators.local.keys', messageIncludes: 'holds private or secret key material' }],
+  },
+  {
+    name: 'a PEM private key as keys',
+    yaml: withAuth('  local: { type: jwt, keys: api-key.pem, algorithms: [ES256] }'),
+    expect: [{ path: 'authenticators.local.keys', messageIncludes: 'api-key.pem: is a private key' }],
+  },
+  {
+    name: 'keys that fit none of the algorithms',
+    yaml: withAuth('  a: { type: jwt, keys: es256.jwks.json, algorithms: [RS256] }\n  b: { type: jwt, keys: api.pem, algorithms: [RS256, PS256] }'),
+    expect: [
+      { path: 'authenticators.a.keys', messageIncludes: 'es256.jwks.json: has no public signing key for RS256' },
+      { path: 'authenticators.b.keys', messageIncludes: 'api.pem: the key fits none of the algorithms RS256, PS256' },
+    ],
+  },
+  {
+    name: 'build errors of an authenticator whose name is not a plain word',
+    yaml: withAuth('  staff.jwt: { type: jwt, keys: missing.jwks.json, algorithms: [ES256] }\n  9hs: { type: jwt, secret: "${JWT_SECRET}", algorithms: [HS256] }', '    auth: [staff.jwt, 9hs]'),
+    env: { JWT_SECRET: 'short' },
+    expect: [
+      { path: 'authenticators["staff.jwt"].keys', messageIncludes: 'cannot read missing.jwks.json' },
+      { path: 'authenticators["9hs"].secret', messageIncludes: 'is 5 bytes' },
+    ],
+  },
+  {
+    name: 'a token read from a header and a cookie',
+    yaml: withAuth('  staff-jwt: { type: jwt, jwksUri: "https://id.example.com/jwks.json", algorithms: [RS256], token: { header: authorization, cookie: session } }'),
+    expect: [{ path: 'authenticators.staff-jwt.token', messageIncludes: 'name either a header or a cookie, not both' }],
+  },
+  {
+    name: 'a misspelt jwt key, with a suggestion',
+    yaml: withAuth('  staff-jwt: { type: jwt, jwksUri: "https://id.example.com/jwks.json", algorithms: [RS256], audiance: orders-api }'),
+    expect: [{ path: 'authenticators.staff-jwt.audiance', messageIncludes: 'unknown key (did you mean "audience"?)' }],
+  },
+  {
+    name: 'introspection clientSecret written in the file',
+    yaml: withAuth('  intro: { type: introspection, endpoint: "https://id.example.com/oauth2/introspect", clientId: gateway, clientSecret: hunter2 }'),
+    expect: [{ path: 'authenticators.intro.clientSecret', messageIncludes: 'clientSecret must come from an environment variable' }],
+  },
+  {
+    name: 'introspection endpoint that is not http(s)',
+    yaml: withAuth('  intro: { type: introspection, endpoint: "ftp://id.example.com/introspect", clientId: gateway, clientSecret: "${INTROSPECTION_SECRET}" }'),
+    env: { INTROSPECTION_SECRET: 's3cret' },
+    expect: [{ path: 'authenticators.intro.endpoint', messageIncludes: 'must be an http:// or https:// URL, got "ftp://id.example.com/introspect"' }],
+  },
+  {
+    name: 'introspection endpoint that is not a URL, or carries credentials',
+    yaml: withAuth([
+      '  a: { type: introspection, endpoint: "https://id example.com/introspect", clientId: gateway, clientSecret: "${INTROSPECTION_SECRET}" }',
+      '  b: { type: introspection, endpoint: "https://gw:pw@id.example.com/introspect", clientId: gateway, clientSecret: "${INTROSPECTION_SECRET}" }',
+    ].join('\n')),
+    env: { INTROSPECTION_SECRET: 's3cret' },
+    expect: [
+      { path: 'authenticators.a.endpoint', messageIncludes: 'is not a URL' },
+      { path: 'authenticators.b.endpoint', messageIncludes: 'must not carry credentials' },
+    ],
+  },
+  {
+    name: 'introspection without clientId',
+    yaml: withAuth('  intro: { type: introspection, endpoint: "https://id.example.com/oauth2/introspect", clientSecret: "${INTROSPECTION_SECRET}" }'),
+    env: { INTROSPECTION_SECRET: 's3cret' },
+    expect: [{ path: 'authenticators.intro.clientId', messageIncludes: 'is required' }],
+  },
+  {
+    name: 'apiKey with a malformed keyHash',
+    yaml: withAuth('  keys: { type: apiKey, consumers: [{ id: acme, keyHash: "md5:0cc175b9c0f1b6a831c399e269772661" }] }'),
+    expect: [{
+      path: 'authenticators.keys.consumers[0].keyHash',
+      messageIncludes: 'must be "sha256:" or "hmac-sha256:" and 64 lower-case hex digits, as `portcullis keys new` prints it, got "md5:',
+    }],
+  },
+  {
+    name: 'apiKey with upper-case hex in the keyHash',
+    yaml: withAuth(`  keys: { type: apiKey, consumers: [{ id: acme, keyHash: "sha256:${'A'.repeat(64)}" }] }`),
+    expect: [{ path: 'authenticators.keys.consumers[0].keyHash', messageIncludes: 'must be "sha256:" or "hmac-sha256:"' }],
+  },
+  {
+    name: 'duplicate consumer ids, and one key given to two consumers',
+    yaml: withAuth(`  keys:
+    type: apiKey
+    consumers:
+      - { id: acme, keyHash: "${hash('a')}" }
+      - { id: acme, keyHash: "${hash('b')}" }
+      - { id: globex, keyHash: "${hash('a')}" }`),
+    expect: [
+      { path: 'authenticators.keys.consumers[1].id', messageIncludes: '"acme" is listed twice' },
+      { path: 'authenticators.keys.consumers[2].keyHash', messageIncludes: 'the same key is given to two consumers' },
+    ],
+  },
+  {
+    name: 'an hmac-sha256 hash without a pepper',
+    yaml: withAuth(`  keys: { type: apiKey, consumers: [{ id: acme, keyHash: "hmac-sha256:${'c'.repeat(64)}" }] }`),
+    expect: [{ path: 'authenticators.keys.consumers[0].keyHash', messageIncludes: 'hmac-sha256 hashes need `pepper`' }],
+  },
+  {
+    name: 'a sha256 hash next to a pepper',
+    yaml: withAuth(`  keys: { type: apiKey, pepper: "\${API_KEY_PEPPER}", consumers: [{ id: acme, keyHash: "${hash('a')}" }] }`),
+    env: { API_KEY_PEPPER: 'p'.repeat(32) },
+    expect: [{ path: 'authenticators.keys.consumers[0].keyHash', messageIncludes: 'with a pepper every keyHash must be hmac-sha256:' }],
+  },
+  {
+    name: 'a pepper written in the file',
+    yaml: withAuth(`  keys: { type: apiKey, pepper: "a-pepper-in-the-config-file", consumers: [{ id: acme, keyHash: "hmac-sha256:${'c'.repeat(64)}" }] }`),
+    expect: [{ path: 'authenticators.keys.pepper', messageIncludes: 'pepper must come from an environment variable' }],
+  },
+  {
+    name: 'mtls without server.https.clientCertificates',
+    yaml: withAuth('  internal-mtls: { type: mtls, subjects: ["CN=billing-service"] }'),
+    expect: [{ path: 'authenticators.internal-mtls', messageIncludes: 'needs server.https.clientCertificates' }],
+  },
+  {
+    name: 'mtls with neither subjects nor sans',
+    yaml: withAuth('  internal-mtls: { type: mtls, subjects: [] }', undefined, MTLS_SERVER),
+    expect: [{ path: 'authenticators.internal-mtls', messageIncludes: 'list the allowed subjects or sans' }],
+  },
+  {
+    name: 'an mtls subject that is not a distinguished name',
+    yaml: withAuth('  internal-mtls: { type: mtls, subjects: [billing-service] }', undefined, MTLS_SERVER),
+    expect: [{ path: 'authenticators.internal-mtls.subjects[0]', messageIncludes: 'must look like "CN=name"' }],
+  },
+  {
+    name: 'an unreadable clientCertificates.ca',
+    yaml: withAuth('  internal-mtls: { type: mtls, subjects: ["CN=billing-service"] }', undefined, MTLS_SERVER.replace('ca: ca.pem', 'ca: missing-ca.pem')),
+    expect: [{ path: 'server.https.clientCertificates.ca', messageIncludes: 'cannot use missing-ca.pem: ENOENT' }],
+  },
+  {
+    name: 'a clientCertificates.ca that holds no certificate',
+    yaml: config({ server: MTLS_SERVER.replace('ca: ca.pem', 'ca: garbage.txt') }),
+    expect: [{ path: 'server.https.clientCertificates.ca', messageIncludes: 'cannot use garbage.txt: no PEM certificate in it' }],
+  },
+  {
+    name: 'an unknown clientCertificates mode',
+    yaml: config({ server: MTLS_SERVER.replace('ca: ca.pem', 'ca: ca.pem, mode: require') }),
+    expect: [{ path: 'server.https.clientCertificates.mode', messageIncludes: 'must be one of "optional", "required", got the string "require" (did you mean "required"?)' }],
+  },
+  {
+    name: 'an authenticator named public',
+    yaml: withAuth('  public: { type: mtls, subjects: ["CN=billing-service"] }', undefined, MTLS_SERVER),
+    expect: [{ path: 'authenticators.public', messageIncludes: '"public" is reserved' }],
+  },
+  {
+    name: 'an authenticator name that is not a valid name',
+    yaml: withAuth('  "staff jwt": { type: mtls, subjects: ["CN=billing-service"] }', undefined, MTLS_SERVER),
+    expect: [{ path: 'authenticators["staff jwt"]', messageIncludes: '"staff jwt" is not a valid name' }],
+  },
+  {
+    name: 'type: signature is not supported yet',
+    yaml: withAuth('  partner-signatures: { type: signature, keys: keys/partners.jwks.json, maxAge: 5m }'),
+    expect: [{ path: 'authenticators.partner-signatures', messageIncludes: `${NOT_YET} (HTTP Message Signatures); remove this authenticator` }],
+  },
+  {
+    name: 'an unknown authenticator type: one message, at type',
+    yaml: withAuth('  x: { type: oauth2, endpoint: "https://id.example.com/" }'),
+    expect: [{ path: 'authenticators.x.type', messageIncludes: 'must be one of "jwt", "introspection", "apiKey", "mtls", "signature", got the string "oauth2"' }],
+  },
+  {
+    name: 'a misspelt authenticator type, with a suggestion',
+    yaml: withAuth('  x: { type: apikey, consumers: [] }'),
+    expect: [{ path: 'authenticators.x.type', messageIncludes: 'got the string "apikey" (did you mean "apiKey"?)' }],
+  },
+  {
+    name: 'an authenticator without a type',
+    yaml: withAuth('  x: { jwksUri: "https://id.example.com/jwks.json", algorithms: [RS256] }'),
+    expect: [{ path: 'authenticators.x.type', messageIncludes: 'is required: one of "jwt", "introspection", "apiKey", "mtls", "signature"' }],
+  },
+  {
+    name: 'an authenticator that is not a mapping',
+    yaml: withAuth('  x: jwt'),
+    expect: [{ path: 'authenticators.x', messageIncludes: 'must be a mapping with a type (one of "jwt", "introspection", "apiKey", "mtls", "signature"), got the string "jwt"' }],
+  },
+  {
+    name: 'errors in two authenticators of different types, each at its own path',
+    yaml: withAuth([
+      '  staff-jwt: { type: jwt, jwksUri: "https://id.example.com/jwks.json", algorithms: [RS256], clockTolerance: 30 }',
+      '  keys: { type: apiKey, in: cookie, consumers: [] }',
+    ].join('\n')),
+    expect: [
+      { path: 'authenticators.staff-jwt.clockTolerance', messageIncludes: 'must be a duration string such as "30s", got number 30' },
+      { path: 'authenticators.keys.in', messageIncludes: 'must be one of "header", "query", got the string "cookie"' },
+    ],
+  },
+
+  // --- route auth, authorize and transform ---
+  {
+    name: 'an unknown authenticator in a route, with a suggestion',
+    yaml: withAuth(JWT, '    auth: [staff-jtw]'),
+    expect: [{ path: 'routes[0].auth[0]', messageIncludes: 'unknown authenticator "staff-jtw" (did you mean "staff-jwt"?)' }],
+  },
+  {
+    name: 'public combined with an authenticator',
+    yaml: withAuth(JWT, '    auth: [staff-jwt, public]'),
+    expect: [{ path: 'routes[0].auth[1]', messageIncludes: '"public" cannot be combined with authenticators' }],
+  },
+  {
+    name: 'the same authenticator twice',
+    yaml: withAuth(JWT, '    auth: [staff-jwt, staff-jwt]'),
+    expect: [{ path: 'routes[0].auth[1]', messageIncludes: '"staff-jwt" is listed twice' }],
+  },
+  {
+    name: 'a broken authenticator is reported once, at its own path',
+    yaml: withAuth('  staff-jwt: { type: jwt, algorithms: [RS256] }', '    auth: staff-jwt'),
+    expect: [{ path: 'authenticators.staff-jwt', messageIncludes: 'needs exactly one key source' }],
+  },
+  {
+    name: 'authorize on a public route',
+    yaml: withAuth(JWT, '    auth: public\n    authorize: { scopes: [orders:read] }'),
+    expect: [{ path: 'routes[0].authorize', messageIncludes: 'needs authentication: a route with auth: public has no identity to authorize' }],
+  },
+  {
+    name: 'authorize with an unknown key and a bad claim value',
+    yaml: withAuth(JWT, '    auth: staff-jwt\n    authorize: { scope: [orders:read], claims: { tenant: { name: acme } } }'),
+    expect: [
+      { path: 'routes[0].authorize.scope', messageIncludes: 'unknown key (did you mean "scopes"?)' },
+      { path: 'routes[0].authorize.claims.tenant', messageIncludes: 'must be a string, a number, true or false or a list' },
+    ],
+  },
+  {
+    name: 'an unknown template variable, with a suggestion',
+    yaml: withAuth(JWT, '    auth: staff-jwt\n    transform: { request: { setHeaders: { x-consumer-id: "${consumr.id}" } } }'),
+    expect: [{
+      path: 'routes[0].transform.request.setHeaders.x-consumer-id',
+      messageIncludes: 'unknown template variable ${consumr.id} (did you mean "consumer.id"?); use consumer.id, consumer.subject',
+    }],
+  },
+  {
+    name: 'a malformed template',
+    yaml: withAuth(JWT, '    auth: staff-jwt\n    transform: { response: { setHeaders: { x-user: "${claims.sub" } } }'),
+    expect: [{ path: 'routes[0].transform.response.setHeaders.x-user', messageIncludes: 'has a malformed ${...} template' }],
+  },
+  {
+    name: 'headers the gateway manages cannot be set or removed',
+    yaml: withAuth(JWT, `    auth: staff-jwt
+    transform:
+      request:
+        setHeaders: { host: backend.internal, Content-Length: "0", x-forwarded-for: "\${client.ip}" }
+        removeHeaders: [x-request-id, transfer-encoding, cookie]
+      response:
+        setHeaders: { x-request-id: "\${request.id}" }
+        removeHeaders: [server, connection]`),
+    expect: [
+      { path: 'routes[0].transform.request.setHeaders.host', messageIncludes: '"host" is managed by the gateway' },
+      { path: 'routes[0].transform.request.setHeaders.Content-Length', messageIncludes: '"Content-Length" is managed by the gateway' },
+      { path: 'routes[0].transform.request.setHeaders.x-forwarded-for', messageIncludes: 'is managed by the gateway' },
+      { path: 'routes[0].transform.request.removeHeaders[0]', messageIncludes: '"x-request-id" is managed by the gateway' },
+      { path: 'routes[0].transform.request.removeHeaders[1]', messageIncludes: '"transfer-encoding" is managed by the gateway' },
+      { path: 'routes[0].transform.response.setHeaders.x-request-id', messageIncludes: 'is managed by the gateway' },
+      { path: 'routes[0].transform.response.removeHeaders[1]', messageIncludes: '"connection" is managed by the gateway' },
+    ],
+  },
+  {
+    name: 'a header set twice in different letter case',
+    yaml: withAuth(JWT, '    auth: staff-jwt\n    transform: { request: { setHeaders: { X-Tenant: a, x-tenant: b } } }'),
+    expect: [{ path: 'routes[0].transform.request.setHeaders.x-tenant', messageIncludes: '"X-Tenant" is already set (header names are case-insensitive)' }],
+  },
+  {
+    name: 'header names that are not tokens',
+    yaml: withAuth(JWT, '    auth: staff-jwt\n    transform: { request: { setHeaders: { "x tenant": a }, removeHeaders: ["x:y"] } }'),
+    expect: [
+      { path: 'routes[0].transform.request.setHeaders["x tenant"]', messageIncludes: '"x tenant" is not a valid header name' },
+      { path: 'routes[0].transform.request.removeHeaders[0]', messageIncludes: 'is not a valid header name' },
+    ],
+  },
+  {
+    name: 'an unknown transform key',
+    yaml: withAuth(JWT, '    auth: staff-jwt\n    transform: { request: { addHeaders: { x-a: b } } }'),
+    expect: [{ path: 'routes[0].transform.request.addHeaders', messageIncludes: 'unknown key' }],
   },
 
   // --- environment variables ---
@@ -810,15 +1206,74 @@ routes:
   },
 ];
 
+/**
+ * The directory every case is built in (relative paths resolve against it): a CA (ca.pem), a server
+ * certificate (api.pem, api-key.pem: EC P-256), an ES256 JWKS, and files that are no key at all.
+ */
+async function makeFixtures(): Promise<CertFiles> {
+  const certs = await makeCerts({ api: ['api.example.com'] });
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pub = { ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' };
+  const priv = { ...privateKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256' };
+  await writeFile(path.join(certs.dir, 'es256.jwks.json'), JSON.stringify({ keys: [pub] }));
+  await writeFile(path.join(certs.dir, 'private.jwks.json'), JSON.stringify({ keys: [priv] }));
+  await writeFile(path.join(certs.dir, 'not-jwks.json'), JSON.stringify({ issuer: 'https://id.example.com/' }));
+  await writeFile(path.join(certs.dir, 'garbage.txt'), 'not a key\n');
+  return certs;
+}
+
 describe('config errors name their exact path', () => {
+  let fixtures: CertFiles;
+  before(async () => {
+    fixtures = await makeFixtures();
+  });
+  after(() => fixtures.cleanup());
+
   for (const c of cases) {
     it(c.name, async () => {
-      check(await issuesOf(c.yaml, c.env), c.expect);
+      check(await issuesOf(c.yaml, c.env, fixtures.dir), c.expect);
     });
   }
 
   it('the base config of this table is valid', async () => {
     check(await issuesOf(config()), []);
+  });
+
+  it('the valid forms of every authenticator, route auth, authorize and transform build', async () => {
+    const yaml = withAuth(
+      [
+        JWT,
+        '  hs: { type: jwt, secret: "${JWT_SECRET}", algorithms: [HS256, HS384], token: { cookie: session } }',
+        '  local-jwks: { type: jwt, keys: es256.jwks.json, algorithms: [ES256], cache: false }',
+        '  local-pem: { type: jwt, keys: api.pem, algorithms: [ES256, RS256], cache: { ttl: 1m, maxEntries: 10 } }',
+        '  oidc: { type: jwt, issuer: "https://id.example.com/", discovery: "https://id.example.com/.well-known/openid-configuration", algorithms: [RS256] }',
+        '  intro: { type: introspection, endpoint: "https://id.example.com/oauth2/introspect", clientId: gateway, clientSecret: "${INTROSPECTION_SECRET}", clientAuth: post, onError: unauthorized }',
+        `  keys: { type: apiKey, in: query, name: key, pepper: "\${API_KEY_PEPPER}", consumers: [{ id: acme, keyHash: "hmac-sha256:${'c'.repeat(64)}", scopes: [orders:read], metadata: { tier: gold } }] }`,
+        '  internal-mtls: { type: mtls, sans: ["DNS:billing.internal"] }',
+      ].join('\n'),
+      `    auth: [staff-jwt, hs, local-jwks, local-pem, oidc, intro, keys, internal-mtls]
+    authorize: { scopes: [orders:read], roles: [admin], groups: [partners], claims: { tenant: acme, tier: [gold, silver], level: 3 } }
+    transform:
+      request:
+        setHeaders: { x-consumer-id: "\${consumer.id}", x-tier: "\${claims.tier}", x-route: "route \${route.name} for \${client.ip}" }
+        removeHeaders: [cookie]
+      response:
+        setHeaders: { x-served-by: portcullis }
+        removeHeaders: [server, x-powered-by]`,
+      MTLS_SERVER,
+    );
+    const env = { JWT_SECRET: 'x'.repeat(48), INTROSPECTION_SECRET: 's3cret', API_KEY_PEPPER: 'p'.repeat(32) };
+    check(await issuesOf(yaml, env, fixtures.dir), []);
+    const gw = await buildGatewayFromText(yaml, { env, baseDir: fixtures.dir });
+    try {
+      const route = gw.routes[0];
+      assert.deepEqual(route?.stages.map((st) => st.name), ['authenticate', 'authorize']);
+      assert.deepEqual(route?.transform?.requestSet.map(([name]) => name), ['x-consumer-id', 'x-tier', 'x-route']);
+      assert.deepEqual([...(route?.transform?.requestDrop ?? [])].sort(), ['cookie', 'x-consumer-id', 'x-route', 'x-tier']);
+      assert.equal(gw.settings.https?.clientCertificates?.required, false);
+    } finally {
+      await gw.close();
+    }
   });
 
   it('reports every error in the thrown message, one per line, under the source name', async () => {
@@ -830,7 +1285,7 @@ describe('config errors name their exact path', () => {
       assert.equal(
         err.message,
         'invalid config gw.yaml:\n' +
-          '  routes[0].auth: unknown authenticator "jwt": authenticators are not supported yet in this version of Portcullis; use "public" to opt out explicitly\n' +
+          '  routes[0].auth: unknown authenticator "jwt"\n' +
           '  routes[0].match.path: must start with "/"',
       );
     }

@@ -136,7 +136,7 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
   const configuredAuthenticators: ReadonlySet<string> = new Set(Object.keys(raw.authenticators ?? {}));
   const authenticators = await buildAuthenticators(raw.authenticators as Record<string, RawAuthenticator> | undefined, {
     baseDir,
-    envPaths: loaded.envPaths,
+    envPaths: loaded.secretPaths,
     issues,
     clientCertificates: raw.server.https?.clientCertificates !== undefined,
   });
@@ -249,7 +249,7 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
     const stages: Stage[] = [];
     if (routeAuthenticators.length > 0) stages.push(new AuthenticateStage(routeAuthenticators, mode));
     if (r.authorize) {
-      if (routeAuthenticators.length === 0) {
+      if (r.auth === 'public' || (Array.isArray(r.auth) && r.auth.includes('public'))) {
         issues.push({ path: `${at}.authorize`, message: 'needs authentication: a route with auth: public has no identity to authorize' });
         return;
       }

@@ -19,6 +19,8 @@ export interface LoadedConfig {
   source: string;
   /** JSON pointers of the values that came from ${ENV} substitution (secrets must). */
   envPaths: ReadonlySet<string>;
+  /** JSON pointers of values that are wholly one environment variable's value (not a `:-default`): where secrets may come from. */
+  secretPaths: ReadonlySet<string>;
 }
 
 export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
@@ -44,7 +46,8 @@ export function parseConfigText(
   }
   const issues: ConfigIssue[] = [];
   const envPaths = new Set<string>();
-  substituteEnv(data, [], '', options.env ?? process.env, issues, envPaths);
+  const secretPaths = new Set<string>();
+  substituteEnv(data, [], '', options.env ?? process.env, issues, envPaths, secretPaths);
   const result = validateConfig(data, envPaths);
   if (!result.ok) {
     // All at once: the missing variables, and the schema errors except where a variable is missing.
@@ -54,7 +57,7 @@ export function parseConfigText(
   }
   if (issues.length > 0) throw new ConfigError(issues, source);
   if (!result.ok) throw new ConfigError(result.issues, source);
-  return { raw: result.config, baseDir: options.baseDir ?? process.cwd(), source, envPaths };
+  return { raw: result.config, baseDir: options.baseDir ?? process.cwd(), source, envPaths, secretPaths };
 }
 
 /**
@@ -96,10 +99,12 @@ function substituteEnv(
   env: NodeJS.ProcessEnv,
   issues: ConfigIssue[],
   envPaths: Set<string>,
+  secretPaths: Set<string>,
 ): unknown {
   if (typeof node === 'string') {
     if (!node.includes('${')) return node;
     let whole = false;
+    let fromEnv = false;
     const out = node.replace(ENV_RE, (match, escaped: string, name: string, hasDefault: string | undefined, def: string | undefined, offset: number) => {
       if (escaped) return match.slice(1);
       const value = env[name];
@@ -112,14 +117,16 @@ function substituteEnv(
         return '';
       }
       whole = offset === 0 && match.length === node.length;
+      fromEnv = whole;
       return value;
     });
     if (whole) envPaths.add(pointer);
+    if (fromEnv) secretPaths.add(pointer);
     return out;
   }
   if (Array.isArray(node)) {
     for (let i = 0; i < node.length; i++) {
-      node[i] = substituteEnv(node[i], [...segments, i], `${pointer}/${i}`, env, issues, envPaths);
+      node[i] = substituteEnv(node[i], [...segments, i], `${pointer}/${i}`, env, issues, envPaths, secretPaths);
     }
     return node;
   }
@@ -127,7 +134,7 @@ function substituteEnv(
     const obj = node as Record<string, unknown>;
     for (const key of Object.keys(obj)) {
       const ptr = `${pointer}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
-      obj[key] = substituteEnv(obj[key], [...segments, key], ptr, env, issues, envPaths);
+      obj[key] = substituteEnv(obj[key], [...segments, key], ptr, env, issues, envPaths, secretPaths);
     }
   }
   return node;

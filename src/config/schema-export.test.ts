@@ -60,6 +60,27 @@ describe('schema/portcullis.schema.json', () => {
     assert.ok(errorsOf({ ...base, server: { http: { port: '8080' } } }).some((e) => e.instancePath === '/server/http/port'));
     assert.equal(editor({ ...base, server: { http: { port: '${PORT:-8080}' } } }), true);
   });
+
+  it('checks authenticators, authorize and transform', () => {
+    const jwt = { type: 'jwt', jwksUri: 'https://id.example.com/jwks.json', algorithms: ['RS256'] };
+    const route = { name: 'r', match: { path: '/a' }, auth: ['staff-jwt'], upstream: 'a' };
+    const base = {
+      server: { http: { port: 8080 } },
+      authenticators: { 'staff-jwt': jwt },
+      upstreams: { a: { targets: ['http://127.0.0.1:1'] } },
+      routes: [{ ...route, authorize: { scopes: ['orders:read'] }, transform: { request: { setHeaders: { 'x-consumer-id': '${consumer.id}' } } } }],
+    };
+    assert.equal(editor(base), true, JSON.stringify(editor.errors));
+    const rejects = (doc: unknown, instancePath: string) => {
+      assert.equal(editor(doc), false, instancePath);
+      assert.ok((editor.errors ?? []).some((e) => e.instancePath === instancePath), `${instancePath}: ${JSON.stringify(editor.errors)}`);
+    };
+    rejects({ ...base, authenticators: { 'staff-jwt': { ...jwt, algorithms: ['none'] } } }, '/authenticators/staff-jwt/algorithms/0');
+    rejects({ ...base, authenticators: { 'staff-jwt': { ...jwt, algorithms: undefined } } }, '/authenticators/staff-jwt');
+    rejects({ ...base, authenticators: { 'staff-jwt': { type: 'oauth2' } } }, '/authenticators/staff-jwt/type');
+    rejects({ ...base, routes: [{ ...route, transform: { request: { setHeaders: { 'x consumer': 'a' } } } }] }, '/routes/0/transform/request/setHeaders');
+    rejects({ ...base, server: { https: { certificates: [{ cert: 'a', key: 'b' }], clientCertificates: { ca: 'ca.pem', mode: 'require' } } } }, '/server/https/clientCertificates/mode');
+  });
 });
 
 /** The `default` of the schema node at `path` (property names; `*` for a record value, `[]` for items). */

@@ -254,6 +254,7 @@ const Authenticator = Type.Union([
   MtlsAuthenticatorSchema,
   Type.Object({ type: Type.Literal('signature') }, {
     additionalProperties: true,
+    not: {},
     [UNSUPPORTED_KEYWORD]: 'not supported yet in this version of Portcullis (HTTP Message Signatures); remove this authenticator',
   }),
 ]);

@@ -6,6 +6,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigSchema, NAME_PATTERN, UNSUPPORTED_KEYWORD, type RawConfig } from './schema.ts';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units.ts';
+import { CLAIM_PATH_PATTERN, HEADER_NAME_PATTERN, KEY_HASH_PATTERN, URL_PATTERN } from '../stages/authenticate/schema.ts';
 import { didYouMean, formatPath, pointerToSegments, type ConfigIssue } from './errors.ts';
 
 let compiled: ValidateFunction | undefined;
@@ -122,6 +123,31 @@ function toIssues(errors: readonly ErrorObject[], data: unknown, envPaths: Reado
       }
     }
     const branches = [...byIndex.values()];
+    // A union told apart by a constant key (`type: jwt | introspection | ...`): that key alone decides.
+    const tagged = discriminator(union.schema);
+    if (tagged) {
+      const value = union.data;
+      const index = isPlainObject(value) ? tagged.values.indexOf(value[tagged.key]) : -1;
+      if (index >= 0) {
+        const chosenBranch = byIndex.get(String(index));
+        dropped.add(union);
+        for (const b of branches) if (b !== chosenBranch) for (const m of b.errors) dropped.add(m);
+        continue;
+      }
+      for (const m of members) dropped.add(m);
+      const base = pointerToSegments(union.instancePath, data);
+      const allowed = tagged.values.map((v) => JSON.stringify(v)).join(', ');
+      if (!isPlainObject(value)) {
+        extra.set(union, [{ path: formatPath(base), message: `must be a mapping with a ${tagged.key} (one of ${allowed}), got ${describeValue(value)}` }]);
+      } else if (value[tagged.key] === undefined) {
+        extra.set(union, [{ path: formatPath([...base, tagged.key]), message: `is required: one of ${allowed}` }]);
+      } else {
+        const got = value[tagged.key];
+        const hint = typeof got === 'string' ? didYouMean(got, tagged.values.filter((v): v is string => typeof v === 'string')) : '';
+        extra.set(union, [{ path: formatPath([...base, tagged.key]), message: `must be one of ${allowed}, got ${describeValue(got)}${hint}` }]);
+      }
+      continue;
+    }
     const fitting = branches.filter((b) => !b.mismatch);
     let chosen: Branch | undefined;
     if (fitting.length === 1) chosen = fitting[0];
@@ -174,10 +200,8 @@ function toIssues(errors: readonly ErrorObject[], data: unknown, envPaths: Reado
         const key = String(err.params.additionalProperty);
         segments.push(key);
         const known = Object.keys(schemaPropertiesAt(err.parentSchema));
-        message =
-          known.length === 0 && hasPatternProperties(err.parentSchema)
-            ? `${JSON.stringify(key)} is not a valid name: ${NAME_RULE}`
-            : `unknown key${didYouMean(key, known)}`;
+        const keyPattern = known.length === 0 ? patternPropertiesOf(err.parentSchema) : undefined;
+        message = keyPattern !== undefined ? `${JSON.stringify(key)} ${keyRule(keyPattern)}` : `unknown key${didYouMean(key, known)}`;
         break;
       }
       case 'required':
@@ -218,17 +242,46 @@ function toIssues(errors: readonly ErrorObject[], data: unknown, envPaths: Reado
 }
 
 const NAME_RULE = 'use letters, digits, ".", "_" and "-", starting with a letter or digit';
+const HEADER_RULE = 'use letters, digits and !#$%&\'*+.^_`|~- (no spaces or colons)';
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * The key whose constant value tells the branches of a union of mappings apart (`type` for
+ * authenticators), with each branch's value in branch order; undefined for other unions.
+ */
+function discriminator(branches: unknown): { key: string; values: unknown[] } | undefined {
+  if (!Array.isArray(branches) || branches.length < 2) return undefined;
+  const first = schemaPropertiesAt(branches[0]);
+  for (const key of Object.keys(first)) {
+    const values: unknown[] = [];
+    for (const b of branches as unknown[]) {
+      const prop = schemaPropertiesAt(b)[key];
+      if (!isPlainObject(prop) || prop.const === undefined || !isPlainObject(b) || !Array.isArray(b.required) || !b.required.includes(key)) break;
+      values.push(prop.const);
+    }
+    if (values.length === branches.length && new Set(values).size === values.length) return { key, values };
+  }
+  return undefined;
 }
 
 function hasUnsupported(schema: unknown): boolean {
   return isPlainObject(schema) && UNSUPPORTED_KEYWORD in schema;
 }
 
-function hasPatternProperties(schema: unknown): boolean {
-  return isPlainObject(schema) && isPlainObject(schema.patternProperties);
+/** The key pattern of a record (`upstreams`, `authenticators`, `setHeaders`), if `schema` is one. */
+function patternPropertiesOf(schema: unknown): string | undefined {
+  return isPlainObject(schema) && isPlainObject(schema.patternProperties) ? Object.keys(schema.patternProperties)[0] : undefined;
+}
+
+/** Why a key of a record is refused. */
+function keyRule(pattern: string): string {
+  if (pattern === HEADER_NAME_PATTERN) return `is not a valid header name: ${HEADER_RULE}`;
+  if (pattern === CLAIM_PATH_PATTERN) return 'is not a claim path: it must not be empty';
+  if (pattern === NAME_PATTERN) return `is not a valid name: ${NAME_RULE}`;
+  return `is not a valid key (must match ${pattern})`;
 }
 
 function schemaPropertiesAt(schema: unknown): Record<string, unknown> {
@@ -272,6 +325,9 @@ function patternMessage(pattern: string, value: unknown): string {
   if (pattern === SIZE_PATTERN) return `must be a size such as "512b", "16kb" or "1mb"${got}`;
   if (pattern === NAME_PATTERN) return `is not a valid name: ${NAME_RULE}${got}`;
   if (pattern === '^[A-Z]+$') return `must be an upper-case HTTP method such as GET${got}`;
+  if (pattern === URL_PATTERN) return `must be an http:// or https:// URL${got}`;
+  if (pattern === KEY_HASH_PATTERN) return `must be "sha256:" or "hmac-sha256:" and 64 lower-case hex digits, as \`portcullis keys new\` prints it${got}`;
+  if (pattern === HEADER_NAME_PATTERN) return `is not a valid header name: ${HEADER_RULE}${got}`;
   return `must match ${pattern}${got}`;
 }
 

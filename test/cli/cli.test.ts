@@ -4,12 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash, createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { startGateway, startUpstream } from '../helpers/harness.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'portcullis.js');
@@ -157,6 +159,7 @@ describe('portcullis CLI', () => {
       assert.equal(r.code, 0, args.join(' '));
       assert.match(r.stdout, /^portcullis \d+\.\d+\.\d+ — a secure API gateway\n/);
       assert.match(r.stdout, /portcullis validate --config FILE/);
+      assert.match(r.stdout, /portcullis keys new \[--consumer ID\] \[--prefix pcl_\] \[--pepper-env NAME\]/);
       assert.equal(r.stderr, '');
     }
   });
@@ -167,6 +170,13 @@ describe('portcullis CLI', () => {
       [[], /^portcullis: no command given\n/],
       [['validate', '--bogus'], /^portcullis: Unknown option '--bogus'/],
       [['validate', 'good.yaml'], /^portcullis: unexpected argument "good\.yaml" \(the config is given with --config FILE\)\n/],
+      [['keys'], /^portcullis: usage: portcullis keys new /],
+      [['keys', 'old'], /^portcullis: usage: portcullis keys new /],
+      [['keys', 'new', 'acme'], /^portcullis: usage: portcullis keys new /],
+      [['keys', 'new', '--prefix', 'pcl key '], /^portcullis: --prefix must be at most 32 letters, digits/],
+      [['keys', 'new', '--consumer', ''], /^portcullis: --consumer must not be empty\n/],
+      [['keys', 'new', '--pepper-env', 'API-KEY PEPPER'], /^portcullis: --pepper-env takes the name of an environment variable/],
+      [['validate', '--consumer', 'acme'], /^portcullis: --consumer belongs to "portcullis keys new"\n/],
     ];
     for (const [args, message] of cases) {
       const r = await cli(args, { cwd: dir });
@@ -207,5 +217,120 @@ describe('portcullis CLI', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /: 2 errors\n/);
     assert.doesNotMatch(r.stderr, /listening/);
+  });
+});
+
+/** What `keys new` printed: the key (its own line), and the config lines. */
+function printedKey(r: Run): { key: string; keyHash: string; id: string } {
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  assert.match(r.stdout, /shown only this once and will not be shown again/);
+  const key = /^(\S+_[0-9A-Za-z]{32})$/m.exec(r.stdout)?.[1];
+  const id = /^ {6}- id: (.+)$/m.exec(r.stdout)?.[1];
+  const keyHash = /^ {8}keyHash: (\S+)$/m.exec(r.stdout)?.[1];
+  assert.ok(key && id && keyHash, r.stdout);
+  assert.equal(r.stdout.split(key).length, 2, 'the key is printed exactly once');
+  return { key, keyHash, id };
+}
+
+describe('portcullis keys new', () => {
+  it('prints a fresh pcl_ key once, and its sha256 hash in the lines to paste', async () => {
+    const { key, keyHash, id } = printedKey(await cli(['keys', 'new', '--consumer', 'acme']));
+    assert.match(key, /^pcl_[0-9A-Za-z]{32}$/);
+    assert.equal(id, 'acme');
+    assert.equal(keyHash, `sha256:${createHash('sha256').update(key).digest('hex')}`);
+  });
+
+  it('gives a different key every time', async () => {
+    const [a, b] = await Promise.all([cli(['keys', 'new']), cli(['keys', 'new'])]);
+    const first = printedKey(a as Run);
+    const second = printedKey(b as Run);
+    assert.notEqual(first.key, second.key);
+    assert.notEqual(first.keyHash, second.keyHash);
+    assert.equal(first.id, 'CONSUMER-ID', 'a placeholder without --consumer');
+  });
+
+  it('takes another prefix, and quotes an id that YAML would read otherwise', async () => {
+    const { key, keyHash, id } = printedKey(await cli(['keys', 'new', '--prefix', 'acme_live_', '--consumer', 'true']));
+    assert.match(key, /^acme_live_[0-9A-Za-z]{32}$/);
+    assert.equal(keyHash, `sha256:${createHash('sha256').update(key).digest('hex')}`);
+    assert.equal(id, '"true"');
+  });
+
+  it('--pepper-env: an hmac-sha256 hash with the pepper from the environment', async () => {
+    const pepper = 'a-pepper-from-the-environment-0123456789';
+    const r = await cli(['keys', 'new', '--consumer', 'acme', '--pepper-env', 'API_KEY_PEPPER'], { env: { API_KEY_PEPPER: pepper } });
+    const { key, keyHash } = printedKey(r);
+    assert.equal(keyHash, `hmac-sha256:${createHmac('sha256', pepper).update(key).digest('hex')}`);
+    assert.match(r.stdout, /pepper: \$\{API_KEY_PEPPER\}/);
+  });
+
+  it('--pepper-env: exit 2 when the variable is not set, or too short for a pepper', async () => {
+    const unset = await cli(['keys', 'new', '--pepper-env', 'API_KEY_PEPPER']);
+    assert.equal(unset.code, 2);
+    assert.equal(unset.stdout, '');
+    assert.match(unset.stderr, /^portcullis: environment variable API_KEY_PEPPER is not set/);
+    const short = await cli(['keys', 'new', '--pepper-env', 'API_KEY_PEPPER'], { env: { API_KEY_PEPPER: 'short' } });
+    assert.equal(short.code, 2);
+    assert.equal(short.stdout, '');
+    assert.match(short.stderr, /must be at least 16 characters long/);
+  });
+
+  it('a config with the printed lines authenticates that key, and only that key', async () => {
+    const pepper = 'another-pepper-from-the-environment-42';
+    const plain = printedKey(await cli(['keys', 'new', '--consumer', 'acme']));
+    const peppered = printedKey(await cli(['keys', 'new', '--consumer', 'globex', '--pepper-env', 'PEPPER'], { env: { PEPPER: pepper } }));
+    const upstream = await startUpstream();
+    const gateway = await startGateway(
+      `
+server:
+  http: { host: 127.0.0.1, port: 0, redirectToHttps: false }
+logging: { level: silent, accessLog: "off" }
+authenticators:
+  partner-keys:
+    type: apiKey
+    consumers:
+      - id: ${plain.id}
+        keyHash: ${plain.keyHash}
+  peppered-keys:
+    type: apiKey
+    name: x-partner-key
+    pepper: \${PEPPER}
+    consumers:
+      - id: ${peppered.id}
+        keyHash: ${peppered.keyHash}
+upstreams:
+  backend: { targets: ["${upstream.url}"] }
+routes:
+  - name: orders
+    match: { path: /orders/* }
+    auth: [partner-keys, peppered-keys]
+    upstream: backend
+    transform:
+      request:
+        setHeaders: { x-consumer-id: "\${consumer.id}" }
+`,
+      { env: { PEPPER: pepper } },
+    );
+    try {
+      const get = (headers: Record<string, string>) => fetch(`http://127.0.0.1:${gateway.httpPort}/orders/1`, { headers });
+      const ok = await get({ 'x-api-key': plain.key });
+      assert.equal(ok.status, 200);
+      await ok.arrayBuffer();
+      const okPeppered = await get({ 'x-partner-key': peppered.key });
+      assert.equal(okPeppered.status, 200);
+      await okPeppered.arrayBuffer();
+      assert.deepEqual(upstream.received.map((r) => r.headers['x-consumer-id']), ['acme', 'globex']);
+      // A key is accepted only where its hash is: the plain key in the peppered header, a changed key, none.
+      for (const headers of [{ 'x-partner-key': plain.key }, { 'x-api-key': `${plain.key.slice(0, -1)}${plain.key.endsWith('x') ? 'y' : 'x'}` }, {}]) {
+        const res = await get(headers);
+        assert.equal(res.status, 401, JSON.stringify(headers));
+        await res.arrayBuffer();
+      }
+      assert.equal(upstream.received.length, 2);
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
   });
 });

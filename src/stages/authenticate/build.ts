@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { importSPKI, importX509, type JWK } from 'jose';
 import type { Authenticator, TokenLocation } from '../../auth/authenticator.ts';
 import { ApiKeyAuthenticator, HASH_RE } from '../../auth/api-key.ts';
 import type { IdentityMapping } from '../../auth/identity.ts';
@@ -12,7 +13,7 @@ import { IntrospectionAuthenticator } from '../../auth/introspection.ts';
 import { parseJwks, RemoteJwks, StaticKeys, type KeySource } from '../../auth/jwks.ts';
 import { JwtAuthenticator } from '../../auth/jwt.ts';
 import { MtlsAuthenticator } from '../../auth/mtls.ts';
-import type { ConfigIssue } from '../../config/errors.ts';
+import { formatPath, type ConfigIssue } from '../../config/errors.ts';
 import { parseDuration, parseSize } from '../../config/units.ts';
 import type {
   RawApiKeyAuthenticator,
@@ -46,18 +47,19 @@ export async function buildAuthenticators(
       ctx.issues.push({ path: `authenticators.public`, message: '"public" is reserved (auth: public opts a route out of authentication)' });
       continue;
     }
-    const at = `authenticators.${name}`;
+    const at = formatPath(['authenticators', name]);
+    const env = (key: string): EnvCheck => ({ pointer: `/authenticators/${escapePointer(name)}/${key}`, path: `${at}.${key}` });
     const before = ctx.issues.length;
     let built: Authenticator | undefined;
     switch (a.type) {
       case 'jwt':
-        built = await buildJwt(name, a, at, ctx);
+        built = await buildJwt(name, a, at, env, ctx);
         break;
       case 'introspection':
-        built = buildIntrospection(name, a, at, ctx);
+        built = buildIntrospection(name, a, at, env, ctx);
         break;
       case 'apiKey':
-        built = buildApiKey(name, a, at, ctx);
+        built = buildApiKey(name, a, at, env, ctx);
         break;
       case 'mtls':
         built = buildMtls(name, a, at, ctx);
@@ -68,16 +70,35 @@ export async function buildAuthenticators(
   return out;
 }
 
-/** `authenticators.<name>` + key → the JSON pointer the env substitution recorded. */
-function pointer(at: string, key: string): string {
-  const name = at.slice('authenticators.'.length).replace(/~/g, '~0').replace(/\//g, '~1');
-  return `/authenticators/${name}/${key}`;
+/** A key of an authenticator: its JSON pointer (as the env substitution recorded it) and its path in errors. */
+interface EnvCheck {
+  pointer: string;
+  path: string;
+}
+type EnvOf = (key: string) => EnvCheck;
+
+function escapePointer(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-function requireEnv(at: string, key: string, ctx: AuthBuildContext, what: string): void {
-  if (!ctx.envPaths.has(pointer(at, key))) {
-    ctx.issues.push({ path: `${at}.${key}`, message: `${what} must come from an environment variable (write \${NAME}), never from the file itself` });
+function requireEnv(where: EnvCheck, ctx: AuthBuildContext, what: string): void {
+  if (!ctx.envPaths.has(where.pointer)) {
+    ctx.issues.push({ path: where.path, message: `${what} must come from an environment variable (write \${NAME}), never from the file itself` });
   }
+}
+
+/** An identity provider URL: http(s), a host, no credentials (they would end up in logs). */
+function checkUrl(url: string, at: string, ctx: AuthBuildContext): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    ctx.issues.push({ path: at, message: `"${url}" is not a URL` });
+    return;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.issues.push({ path: at, message: `"${url}" must use http:// or https://` });
+  else if (!u.hostname) ctx.issues.push({ path: at, message: `"${url}" has no host` });
+  else if (u.username || u.password) ctx.issues.push({ path: at, message: `"${url}" must not carry credentials` });
 }
 
 function tokenLocation(t: { header?: string; cookie?: string } | undefined, at: string, ctx: AuthBuildContext): TokenLocation {
@@ -98,28 +119,28 @@ function identityMapping(i: { subject?: string; consumer?: string; scopes?: stri
   };
 }
 
-async function buildJwt(name: string, a: RawJwtAuthenticator, at: string, ctx: AuthBuildContext): Promise<Authenticator | undefined> {
+async function buildJwt(name: string, a: RawJwtAuthenticator, at: string, env: EnvOf, ctx: AuthBuildContext): Promise<Authenticator | undefined> {
   const sources = (['jwksUri', 'discovery', 'keys', 'secret'] as const).filter((k) => a[k] !== undefined);
   if (sources.length !== 1) {
     ctx.issues.push({ path: at, message: `needs exactly one key source: jwksUri, discovery, keys or secret (has ${sources.length ? sources.join(', ') : 'none'})` });
     return undefined;
   }
-  const hmac = a.algorithms.filter((alg) => alg.startsWith('HS'));
-  const asymmetric = a.algorithms.filter((alg) => !alg.startsWith('HS'));
+  const algorithms = [...new Set(a.algorithms)];
+  const hmac = algorithms.filter((alg) => alg.startsWith('HS'));
+  const asymmetric = algorithms.filter((alg) => !alg.startsWith('HS'));
   // Key confusion (RFC 8725 §2.1): one authenticator never mixes HMAC with public-key algorithms.
+  // One message per problem: the mix is the problem, whatever the key source.
   if (hmac.length > 0 && asymmetric.length > 0) {
     ctx.issues.push({ path: `${at}.algorithms`, message: 'do not mix HS* with public-key algorithms in one authenticator (key confusion); define two authenticators' });
-  }
-  if (a.secret !== undefined && asymmetric.length > 0) {
+  } else if (a.secret !== undefined && asymmetric.length > 0) {
     ctx.issues.push({ path: `${at}.algorithms`, message: 'a shared secret works only with HS256, HS384 or HS512' });
-  }
-  if (a.secret === undefined && hmac.length > 0) {
+  } else if (a.secret === undefined && hmac.length > 0) {
     ctx.issues.push({ path: `${at}.algorithms`, message: 'HS* algorithms need `secret` (from an environment variable)' });
   }
   const jwks = a.jwks ?? {};
   let keys: KeySource | undefined;
   if (a.secret !== undefined) {
-    requireEnv(at, 'secret', ctx, 'secret');
+    requireEnv(env('secret'), ctx, 'secret');
     const bytes = Buffer.from(a.secret, 'utf8');
     for (const alg of hmac) {
       const min = HMAC_MIN_BYTES[alg] as number;
@@ -136,15 +157,14 @@ async function buildJwt(name: string, a: RawJwtAuthenticator, at: string, ctx: A
       return undefined;
     }
     try {
-      keys = text.trimStart().startsWith('{') ? StaticKeys.fromJwks(parseJwks(text)) : StaticKeys.fromPem(text);
-      if (!text.trimStart().startsWith('{') && !/-----BEGIN (PUBLIC KEY|CERTIFICATE)-----/.test(text)) {
-        throw new Error('expected a JWKS (JSON) or a PEM public key or certificate');
-      }
+      keys = await staticKeys(text, asymmetric);
     } catch (err) {
       ctx.issues.push({ path: `${at}.keys`, message: `${a.keys}: ${(err as Error).message}` });
       return undefined;
     }
   } else {
+    if (a.jwksUri !== undefined) checkUrl(a.jwksUri, `${at}.jwksUri`, ctx);
+    if (a.discovery !== undefined) checkUrl(a.discovery, `${at}.discovery`, ctx);
     const issuer = typeof a.issuer === 'string' ? a.issuer : undefined;
     keys = new RemoteJwks({
       jwksUri: a.jwksUri,
@@ -165,7 +185,7 @@ async function buildJwt(name: string, a: RawJwtAuthenticator, at: string, ctx: A
     name,
     issuer: a.issuer === undefined ? undefined : [a.issuer].flat(),
     audience: a.audience === undefined ? undefined : [a.audience].flat(),
-    algorithms: [...a.algorithms],
+    algorithms,
     clockToleranceSec: a.clockTolerance ? parseDuration(a.clockTolerance) / 1000 : 0,
     typ: a.typ,
     requiredClaims: [...new Set(['exp', ...(a.requiredClaims ?? [])])],
@@ -178,8 +198,45 @@ async function buildJwt(name: string, a: RawJwtAuthenticator, at: string, ctx: A
   });
 }
 
-function buildIntrospection(name: string, a: RawIntrospectionAuthenticator, at: string, ctx: AuthBuildContext): Authenticator {
-  requireEnv(at, 'clientSecret', ctx, 'clientSecret');
+/**
+ * Keys of a local file: a JWKS with at least one public key for the configured algorithms, or a PEM
+ * public key / certificate that at least one of them can use. Private keys are refused.
+ */
+async function staticKeys(text: string, algorithms: readonly string[]): Promise<KeySource> {
+  if (text.trimStart().startsWith('{')) {
+    let jwks: JWK[];
+    try {
+      jwks = parseJwks(text);
+    } catch (err) {
+      throw new Error(err instanceof SyntaxError ? `not valid JSON (${err.message})` : (err as Error).message);
+    }
+    if (jwks.some((k) => 'd' in k || 'k' in k)) throw new Error('holds private or secret key material; give the public keys only');
+    if (algorithms.length === 0) return StaticKeys.fromJwks(jwks); // HS* only: reported at algorithms
+    const usable = jwks.filter((k) => (k.use === undefined || k.use === 'sig') && algorithms.some((alg) => ktyFits(k.kty, alg) && (k.alg === undefined || k.alg === alg)));
+    if (usable.length === 0) throw new Error(`has no public signing key for ${algorithms.join(', ')}`);
+    return StaticKeys.fromJwks(jwks);
+  }
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) throw new Error('is a private key; give the public key or certificate');
+  const m = /-----BEGIN (PUBLIC KEY|CERTIFICATE)-----/.exec(text);
+  if (!m) throw new Error('expected a JWKS (JSON) or a PEM public key or certificate');
+  if (algorithms.length === 0) return StaticKeys.fromPem(text);
+  const fits = await Promise.all(
+    algorithms.map((alg) => (m[1] === 'CERTIFICATE' ? importX509(text, alg) : importSPKI(text, alg)).then(() => true, () => false)),
+  );
+  if (!fits.some(Boolean)) throw new Error(`the key fits none of the algorithms ${algorithms.join(', ')}`);
+  return StaticKeys.fromPem(text);
+}
+
+function ktyFits(kty: unknown, alg: string): boolean {
+  if (alg.startsWith('RS') || alg.startsWith('PS')) return kty === 'RSA';
+  if (alg.startsWith('ES')) return kty === 'EC';
+  if (alg === 'EdDSA') return kty === 'OKP';
+  return false;
+}
+
+function buildIntrospection(name: string, a: RawIntrospectionAuthenticator, at: string, env: EnvOf, ctx: AuthBuildContext): Authenticator {
+  checkUrl(a.endpoint, `${at}.endpoint`, ctx);
+  requireEnv(env('clientSecret'), ctx, 'clientSecret');
   return new IntrospectionAuthenticator({
     name,
     endpoint: a.endpoint,
@@ -196,8 +253,8 @@ function buildIntrospection(name: string, a: RawIntrospectionAuthenticator, at: 
   });
 }
 
-function buildApiKey(name: string, a: RawApiKeyAuthenticator, at: string, ctx: AuthBuildContext): Authenticator {
-  if (a.pepper !== undefined) requireEnv(at, 'pepper', ctx, 'pepper');
+function buildApiKey(name: string, a: RawApiKeyAuthenticator, at: string, env: EnvOf, ctx: AuthBuildContext): Authenticator {
+  if (a.pepper !== undefined) requireEnv(env('pepper'), ctx, 'pepper');
   const wanted = a.pepper !== undefined ? 'hmac-sha256' : 'sha256';
   const seenIds = new Set<string>();
   const seenHashes = new Set<string>();

@@ -12,6 +12,15 @@ const Size = (description: string) => Type.String({ pattern: SIZE_PATTERN, descr
 const OneOrMany = (description: string) =>
   Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], { description });
 
+/** http:// or https:// URLs (identity provider endpoints); the build checks the rest of the URL. */
+export const URL_PATTERN = '^https?://';
+/** `sha256:<hex>` or `hmac-sha256:<hex>`, as `portcullis keys new` prints them. */
+export const KEY_HASH_PATTERN = '^(sha256|hmac-sha256):[0-9a-f]{64}$';
+/** An HTTP field name (RFC 9110 §5.1: a token). */
+export const HEADER_NAME_PATTERN = '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$';
+/** A claim path of `authorize.claims`: not empty. */
+export const CLAIM_PATH_PATTERN = '^.+$';
+
 export const JWT_ALGORITHMS = [
   'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512',
 ] as const;
@@ -47,8 +56,8 @@ export const JwtAuthenticatorSchema = Strict({
   type: Type.Literal('jwt'),
   issuer: Type.Optional(OneOrMany('Accepted `iss` value(s).')),
   audience: Type.Optional(OneOrMany('Accepted `aud` value(s); the token must name one of them.')),
-  jwksUri: Type.Optional(Type.String({ pattern: '^https?://', description: 'JWKS URL.' })),
-  discovery: Type.Optional(Type.String({ pattern: '^https?://', description: 'OpenID Connect discovery document URL (<issuer>/.well-known/openid-configuration).' })),
+  jwksUri: Type.Optional(Type.String({ pattern: URL_PATTERN, description: 'JWKS URL.' })),
+  discovery: Type.Optional(Type.String({ pattern: URL_PATTERN, description: 'OpenID Connect discovery document URL (<issuer>/.well-known/openid-configuration).' })),
   keys: Type.Optional(Type.String({ minLength: 1, description: 'Local JWKS (.json) or PEM public key / certificate file.' })),
   secret: Type.Optional(Type.String({ minLength: 1, description: 'HMAC secret for HS256/384/512; must come from an environment variable (${NAME}).' })),
   algorithms: Type.Array(Type.Union(JWT_ALGORITHMS.map((a) => Type.Literal(a))), {
@@ -74,7 +83,7 @@ export const JwtAuthenticatorSchema = Strict({
 
 export const IntrospectionAuthenticatorSchema = Strict({
   type: Type.Literal('introspection'),
-  endpoint: Type.String({ pattern: '^https?://', description: 'RFC 7662 introspection endpoint.' }),
+  endpoint: Type.String({ pattern: URL_PATTERN, description: 'RFC 7662 introspection endpoint.' }),
   clientId: Type.String({ minLength: 1 }),
   clientSecret: Type.String({ minLength: 1, description: 'Use ${ENV}: secrets do not belong in files.' }),
   clientAuth: Type.Optional(Type.Union([Type.Literal('basic'), Type.Literal('post')], { description: 'client_secret_basic (default) or client_secret_post.' })),
@@ -97,7 +106,7 @@ export const ApiKeyAuthenticatorSchema = Strict({
   consumers: Type.Array(
     Strict({
       id: Type.String({ minLength: 1 }),
-      keyHash: Type.String({ pattern: '^(sha256|hmac-sha256):[0-9a-f]{64}$', description: 'From `portcullis keys new`.' }),
+      keyHash: Type.String({ pattern: KEY_HASH_PATTERN, description: 'From `portcullis keys new`.' }),
       scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
       groups: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
       metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form data, available as ${claims.<key>}.' })),
@@ -118,19 +127,20 @@ export const AuthorizeSchema = Strict(
     groups: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Any one of these groups is required.' })),
     claims: Type.Optional(
       Type.Record(
-        Type.String({ minLength: 1 }),
+        Type.String({ pattern: CLAIM_PATH_PATTERN }),
         Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Array(Type.Union([Type.String(), Type.Number(), Type.Boolean()]), { minItems: 1 })]),
-        { description: 'claim path → required value (or any of a list).' },
+        { additionalProperties: false, description: 'claim path → required value (or any of a list).' },
       ),
     ),
   },
   'Requirements on the authenticated identity (403 when not met).',
 );
 
-const HeaderMap = Type.Record(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }), Type.String(), {
+const HeaderMap = Type.Record(Type.String({ pattern: HEADER_NAME_PATTERN }), Type.String(), {
+  additionalProperties: false,
   description: 'header → value template: ${consumer.id}, ${claims.sub}, ${request.id}, ${client.ip}, ...',
 });
-const HeaderList = Type.Array(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }));
+const HeaderList = Type.Array(Type.String({ pattern: HEADER_NAME_PATTERN }));
 
 export const TransformSchema = Strict({
   request: Type.Optional(

@@ -5,6 +5,7 @@
  * undefined and the header is not set (never an empty or "undefined" value).
  */
 import { claimAt } from '../../auth/identity.ts';
+import { didYouMean } from '../../config/errors.ts';
 import type { RequestContext } from '../../pipeline/context.ts';
 
 type Part = string | ((ctx: RequestContext) => unknown);
@@ -17,6 +18,12 @@ export interface Template {
 const VAR_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_:\-]+)+)\}/g;
 /** Field values allowed in an HTTP header (RFC 9110 §5.5): no CR, LF, NUL or other controls. */
 const SAFE_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Every variable except claims.<path>. */
+export const VARIABLES = [
+  'consumer.id', 'consumer.subject', 'consumer.authenticator', 'consumer.scopes',
+  'request.id', 'request.method', 'request.path', 'client.ip', 'route.name',
+] as const;
 
 function variable(name: string): ((ctx: RequestContext) => unknown) | string {
   if (name === 'consumer.id') return (ctx) => ctx.identity?.consumerId;
@@ -32,7 +39,8 @@ function variable(name: string): ((ctx: RequestContext) => unknown) | string {
     const path = name.slice('claims.'.length);
     return (ctx) => (ctx.identity ? claimAt(ctx.identity.claims, path) : undefined);
   }
-  return `unknown template variable \${${name}} (use consumer.id, consumer.subject, claims.<path>, request.id, request.method, request.path, client.ip, route.name)`;
+  const hint = didYouMean(name, [...VARIABLES, `claims.${name.slice(name.indexOf('.') + 1)}`]);
+  return `unknown template variable \${${name}}${hint}; use ${VARIABLES.join(', ')} or claims.<path>`;
 }
 
 /** Compiles a template, or returns an error message. */

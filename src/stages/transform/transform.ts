@@ -4,7 +4,7 @@
  * the gateway), then set from its template; a template whose variable is absent sets nothing.
  * Response side: headers removed and set before the response reaches the client.
  */
-import type { ConfigIssue } from '../../config/errors.ts';
+import { formatPath, type ConfigIssue } from '../../config/errors.ts';
 import type { RequestContext } from '../../pipeline/context.ts';
 import type { RawTransform } from '../authenticate/schema.ts';
 import { compileTemplate, type Template } from './template.ts';
@@ -18,30 +18,49 @@ export interface CompiledTransform {
 }
 
 /** Framing and routing headers are the gateway's alone. */
-const FORBIDDEN = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection', 'expect']);
+const FRAMING = ['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection', 'expect'];
+/**
+ * Per side, the headers a transform may neither set nor remove: framing, and the ones the gateway
+ * writes itself (a second X-Forwarded-For next to the gateway's would let a template spoof the
+ * client address; X-Request-Id is always the gateway's).
+ */
+const FORBIDDEN = {
+  request: new Set([...FRAMING, 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-real-ip', 'x-request-id']),
+  response: new Set([...FRAMING, 'x-request-id']),
+};
 
 export function compileTransform(raw: RawTransform | undefined, at: string, issues: ConfigIssue[]): CompiledTransform | undefined {
   if (!raw) return undefined;
   const side = (
     s: { setHeaders?: Record<string, string>; removeHeaders?: string[] } | undefined,
-    where: string,
+    which: 'request' | 'response',
   ): { drop: Set<string>; set: [string, Template][] } => {
+    const where = `${at}.transform.${which}`;
+    const forbidden = FORBIDDEN[which];
     const drop = new Set<string>();
     const set: [string, Template][] = [];
     for (const [i, name] of (s?.removeHeaders ?? []).entries()) {
       const lower = name.toLowerCase();
-      if (FORBIDDEN.has(lower)) issues.push({ path: `${where}.removeHeaders[${i}]`, message: `"${name}" is managed by the gateway` });
+      if (forbidden.has(lower)) issues.push({ path: `${where}.removeHeaders[${i}]`, message: `"${name}" is managed by the gateway` });
       drop.add(lower);
     }
+    const named = new Map<string, string>();
     for (const [name, source] of Object.entries(s?.setHeaders ?? {})) {
       const lower = name.toLowerCase();
-      if (FORBIDDEN.has(lower)) {
-        issues.push({ path: `${where}.setHeaders.${name}`, message: `"${name}" is managed by the gateway` });
+      const p = `${where}.${formatPath(['setHeaders', name])}`;
+      const first = named.get(lower);
+      if (first !== undefined) {
+        issues.push({ path: p, message: `"${first}" is already set (header names are case-insensitive)` });
+        continue;
+      }
+      named.set(lower, name);
+      if (forbidden.has(lower)) {
+        issues.push({ path: p, message: `"${name}" is managed by the gateway` });
         continue;
       }
       const t = compileTemplate(source);
       if (typeof t === 'string') {
-        issues.push({ path: `${where}.setHeaders.${name}`, message: t });
+        issues.push({ path: p, message: t });
         continue;
       }
       drop.add(lower);
@@ -49,8 +68,8 @@ export function compileTransform(raw: RawTransform | undefined, at: string, issu
     }
     return { drop, set };
   };
-  const req = side(raw.request, `${at}.transform.request`);
-  const res = side(raw.response, `${at}.transform.response`);
+  const req = side(raw.request, 'request');
+  const res = side(raw.response, 'response');
   return { requestDrop: req.drop, requestSet: req.set, responseDrop: res.drop, responseSet: res.set };
 }
 
