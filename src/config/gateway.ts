@@ -13,6 +13,10 @@ import { buildAuthenticators, type RawAuthenticator } from '../stages/authentica
 import type { RawAuthorize } from '../stages/authenticate/schema.ts';
 import { AuthorizeStage, type AuthorizeRules } from '../stages/authorize/authorize.ts';
 import { compileTransform } from '../stages/transform/transform.ts';
+import { AbuseGuardStage, BruteForceGuard } from '../stages/abuse-guard/abuse-guard.ts';
+import { buildDefaultPolicies, buildRouteLimits, buildStore } from '../stages/rate-limit/build.ts';
+import type { Store } from '../store/store.ts';
+import type { RequestContext } from '../pipeline/context.ts';
 import type { CompiledTransform } from '../stages/transform/transform.ts';
 import { parsePathPattern, Router, type RouteSpec } from '../routing/router.ts';
 import { TrustedProxies } from '../server/client-ip.ts';
@@ -98,6 +102,8 @@ export class Gateway {
   readonly routes: readonly CompiledRoute[];
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly source: string;
+  /** Shared state: rate-limit counters, brute-force counters and bans. */
+  readonly store: Store;
 
   constructor(init: {
     settings: Settings;
@@ -105,17 +111,19 @@ export class Gateway {
     router: Router<CompiledRoute>;
     upstreams: Map<string, Upstream>;
     source: string;
+    store: Store;
   }) {
     this.settings = init.settings;
     this.routes = init.routes;
     this.router = init.router;
     this.upstreams = init.upstreams;
     this.source = init.source;
+    this.store = init.store;
   }
 
   /** Closes the upstream pools once in-flight requests on them have finished. */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.upstreams.values()].map((u) => u.close()));
+    await Promise.allSettled([...[...this.upstreams.values()].map((u) => u.close()), this.store.close()]);
   }
 }
 
@@ -133,6 +141,19 @@ export async function buildGatewayFromText(
 export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
   const { raw, baseDir, source } = loaded;
   const issues: ConfigIssue[] = [];
+  const storeSettings = buildStore(raw.store, issues);
+  const defaultPolicies = buildDefaultPolicies(raw.defaults?.rateLimit, issues);
+  const bruteForce = raw.defaults?.bruteForce
+    ? new BruteForceGuard(
+        {
+          maxFailures: raw.defaults.bruteForce.maxFailures,
+          windowMs: parseDuration(raw.defaults.bruteForce.per),
+          banMs: parseDuration(raw.defaults.bruteForce.ban),
+        },
+        storeSettings.store,
+      )
+    : undefined;
+  const recordFailure = bruteForce ? (ctx: RequestContext) => void bruteForce.recordFailure(ctx.clientIp) : undefined;
   const configuredAuthenticators: ReadonlySet<string> = new Set(Object.keys(raw.authenticators ?? {}));
   const authenticators = await buildAuthenticators(raw.authenticators as Record<string, RawAuthenticator> | undefined, {
     baseDir,
@@ -247,7 +268,11 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
     if (issues.length > before || typeof pattern === 'string' || !upstream) return;
     const mode = r.mode ?? 'enforce';
     const stages: Stage[] = [];
-    if (routeAuthenticators.length > 0) stages.push(new AuthenticateStage(routeAuthenticators, mode));
+    // The fixed order: abuse guard, pre-auth limit, authenticate, authorize, identity limits.
+    const rateLimits = buildRouteLimits(defaultPolicies, r.rateLimit, r.name, at, mode, storeSettings, issues);
+    if (bruteForce) stages.push(new AbuseGuardStage(bruteForce, mode));
+    if (rateLimits.preAuth) stages.push(rateLimits.preAuth);
+    if (routeAuthenticators.length > 0) stages.push(new AuthenticateStage(routeAuthenticators, mode, recordFailure));
     if (r.authorize) {
       if (r.auth === 'public' || (Array.isArray(r.auth) && r.auth.includes('public'))) {
         issues.push({ path: `${at}.authorize`, message: 'needs authentication: a route with auth: public has no identity to authorize' });
@@ -255,6 +280,7 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
       }
       stages.push(new AuthorizeStage(authorizeRules(r.authorize), mode));
     }
+    if (rateLimits.identity) stages.push(rateLimits.identity);
     const transform = compileTransform(r.transform, at, issues);
     if (issues.length > before) return;
     const route: CompiledRoute = {
@@ -273,7 +299,7 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
   });
 
   if (issues.length > 0) {
-    await Promise.allSettled([...upstreams.values()].map((u) => u.close()));
+    await Promise.allSettled([...[...upstreams.values()].map((u) => u.close()), storeSettings.store.close()]);
     throw new ConfigError(issues, source);
   }
 
@@ -293,7 +319,7 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
     logLevel: raw.logging?.level ?? 'info',
     accessLog: accessLogTarget(raw.logging?.accessLog, baseDir),
   };
-  return new Gateway({ settings, routes, router: new Router(specs), upstreams, source });
+  return new Gateway({ settings, routes, router: new Router(specs), upstreams, source, store: storeSettings.store });
 }
 
 /** stdout | off | a file path, relative to the config file's directory like every path in the config. */
@@ -334,7 +360,6 @@ function unsupportedValues(raw: RawConfig, issues: ConfigIssue[]): void {
   if (raw.server.workers !== undefined && raw.server.workers !== 1) {
     issues.push({ path: 'server.workers', message: `${JSON.stringify(raw.server.workers)} ${later}; use 1` });
   }
-  if (raw.store?.type === 'redis') issues.push({ path: 'store.type', message: `"redis" ${later}; use memory` });
   if (raw.metrics?.prometheus === true) issues.push({ path: 'metrics.prometheus', message: `true ${later}; use false` });
   if (raw.tracing?.otlpEndpoint) issues.push({ path: 'tracing.otlpEndpoint', message: `OTLP export ${later}; leave it empty (traceparent is passed through)` });
   const accessLog = raw.logging?.accessLog;

@@ -16,6 +16,7 @@ import {
   MtlsAuthenticatorSchema,
   TransformSchema,
 } from '../stages/authenticate/schema.ts';
+import { BruteForceSchema, RateLimitSchema, RedisSchema } from '../stages/rate-limit/schema.ts';
 
 /** Names of routes and upstreams. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
@@ -133,10 +134,10 @@ const Store = Strict({
   type: Type.Optional(
     Type.Union([Type.Literal('memory'), Type.Literal('redis')], {
       default: 'memory',
-      description: 'Where shared state lives; only memory is supported in this version.',
+      description: 'Where shared state lives: memory (one process, the default) or redis (shared by every gateway instance).',
     }),
   ),
-  redis: Type.Optional(Unsupported('the redis store')),
+  redis: Type.Optional(RedisSchema),
 });
 
 const Logging = Strict({
@@ -162,8 +163,8 @@ const Tracing = Strict({
 
 const Defaults = Strict({
   ipFilter: Type.Optional(Unsupported('IP filtering')),
-  rateLimit: Type.Optional(Unsupported('rate limiting')),
-  bruteForce: Type.Optional(Unsupported('brute-force protection')),
+  rateLimit: Type.Optional(RateLimitSchema),
+  bruteForce: Type.Optional(BruteForceSchema),
   threats: Type.Optional(Unsupported('threat detection')),
   cors: Type.Optional(Unsupported('CORS')),
 });
@@ -237,7 +238,7 @@ const Route = Strict({
     }),
   ),
   authorize: Type.Optional(AuthorizeSchema),
-  rateLimit: Type.Optional(Unsupported('rate limiting')),
+  rateLimit: Type.Optional(RateLimitSchema),
   concurrency: Type.Optional(Unsupported('concurrency limits')),
   validate: Type.Optional(Unsupported('request validation')),
   threats: Type.Optional(Unsupported('threat detection')),

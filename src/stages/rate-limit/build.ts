@@ -74,8 +74,19 @@ export interface RouteLimitStages {
  * per client IP across routes); a route's own ip-only entries replace them. The defaults' other
  * entries apply after authentication; a route's own `rateLimit` replaces them.
  */
+export interface DefaultPolicies {
+  preAuth: Policy[];
+  identity: Policy[];
+}
+
+/** The defaults' entries, parsed once for all routes. */
+export function buildDefaultPolicies(defaults: RawRateLimitEntry[] | undefined, issues: ConfigIssue[]): DefaultPolicies {
+  const all = (defaults ?? []).map((e, i) => ({ e, p: policy(e, `d${i}`, `default-${i}`, `defaults.rateLimit[${i}]`, issues) }));
+  return { preAuth: all.filter((x) => ipOnly(x.e)).map((x) => x.p), identity: all.filter((x) => !ipOnly(x.e)).map((x) => x.p) };
+}
+
 export function buildRouteLimits(
-  defaults: RawRateLimitEntry[] | undefined,
+  defaults: DefaultPolicies,
   own: RawRateLimitEntry[] | undefined,
   routeName: string,
   at: string,
@@ -84,11 +95,10 @@ export function buildRouteLimits(
   issues: ConfigIssue[],
   onFallback?: (reason: string) => void,
 ): RouteLimitStages {
-  const defaultPolicies = (defaults ?? []).map((e, i) => ({ e, p: policy(e, `d${i}`, `default-${i}`, `defaults.rateLimit[${i}]`, issues) }));
   const ownPolicies = (own ?? []).map((e, i) => ({ e, p: policy(e, `${routeName}#${i}`, `${routeName}-${i}`, `${at}.rateLimit[${i}]`, issues) }));
-  const ownIp = ownPolicies.filter((x) => ipOnly(x.e));
-  const preAuth = (ownIp.length > 0 ? ownIp : defaultPolicies.filter((x) => ipOnly(x.e))).map((x) => x.p);
-  const identity = (own !== undefined ? ownPolicies.filter((x) => !ipOnly(x.e)) : defaultPolicies.filter((x) => !ipOnly(x.e))).map((x) => x.p);
+  const ownIp = ownPolicies.filter((x) => ipOnly(x.e)).map((x) => x.p);
+  const preAuth = ownIp.length > 0 ? ownIp : defaults.preAuth;
+  const identity = own !== undefined ? ownPolicies.filter((x) => !ipOnly(x.e)).map((x) => x.p) : defaults.identity;
   const make = (name: 'pre-auth-limit' | 'rate-limit', policies: Policy[]) =>
     policies.length === 0
       ? undefined
