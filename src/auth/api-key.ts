@@ -6,7 +6,7 @@
  * authenticator reads a header is refused (query strings end up in logs and browser history).
  */
 import { createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ABSENT, invalid, type AuthInput, type AuthResult, type Authenticator } from './authenticator.ts';
+import { ABSENT, invalid, type AuthInput, type AuthResult, type Authenticator, type CredentialLocation } from './authenticator.ts';
 import type { Identity } from './identity.ts';
 
 export interface ApiKeyConsumer {
@@ -32,6 +32,7 @@ export class ApiKeyAuthenticator implements Authenticator {
   readonly name: string;
   readonly type = 'apiKey' as const;
   readonly scheme = 'ApiKey' as const;
+  readonly location: CredentialLocation;
   private readonly o: ApiKeyOptions;
   private readonly byHash = new Map<string, { digest: Buffer; identity: Identity }>();
   private readonly hmac: boolean;
@@ -39,6 +40,7 @@ export class ApiKeyAuthenticator implements Authenticator {
   constructor(options: ApiKeyOptions) {
     this.o = options;
     this.name = options.name;
+    this.location = options.in === 'header' ? { header: options.field } : { query: options.field };
     this.hmac = options.pepper !== undefined;
     for (const c of options.consumers) {
       const m = HASH_RE.exec(c.keyHash) as RegExpExecArray;

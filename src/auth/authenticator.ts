@@ -24,7 +24,53 @@ export interface Authenticator {
   readonly type: Identity['type'];
   /** Auth scheme for WWW-Authenticate (RFC 9110 §11.6.1). */
   readonly scheme: 'Bearer' | 'ApiKey' | 'mTLS';
+  /**
+   * Where the credential is read from. The authenticate stage refuses a request that gives it more
+   * than once: the authenticator reads the first, the whole request goes to the backend, which may
+   * read another one (an unverified token next to a valid one).
+   */
+  readonly location?: CredentialLocation;
   authenticate(input: AuthInput): AuthResult | Promise<AuthResult>;
+}
+
+/** Lower-case header name, cookie name or query parameter name of a credential. */
+export interface CredentialLocation {
+  header?: string | undefined;
+  cookie?: string | undefined;
+  query?: string | undefined;
+}
+
+/**
+ * The first credential field of `loc` that the request gives more than once (several header fields,
+ * or one cookie or query parameter name repeated), or undefined.
+ */
+export function repeatedCredential(rawHeaders: readonly string[], query: string, loc: CredentialLocation): string | undefined {
+  let headerCount = 0;
+  let cookieCount = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] as string).toLowerCase();
+    if (loc.header !== undefined && name === loc.header && ++headerCount > 1) return `${loc.header} header`;
+    if (loc.cookie !== undefined && name === 'cookie') {
+      for (const part of (rawHeaders[i + 1] as string).split(';')) {
+        const eq = part.indexOf('=');
+        if (eq !== -1 && part.slice(0, eq).trim() === loc.cookie && ++cookieCount > 1) return `${loc.cookie} cookie`;
+      }
+    }
+  }
+  if (loc.query !== undefined && query !== '') {
+    let n = 0;
+    for (const pair of query.split('&')) {
+      const eq = pair.indexOf('=');
+      let key = eq === -1 ? pair : pair.slice(0, eq);
+      try {
+        key = decodeURIComponent(key.replace(/\+/g, ' '));
+      } catch {
+        // compare the raw name
+      }
+      if (key === loc.query && ++n > 1) return `${loc.query} query parameter`;
+    }
+  }
+  return undefined;
 }
 
 export const ABSENT: AuthResult = Object.freeze({ outcome: 'absent' });

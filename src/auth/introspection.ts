@@ -6,7 +6,7 @@
  * "unavailable" (503 by default, 401 with onError: unauthorized) and is never cached.
  */
 import { request } from 'undici';
-import { ABSENT, invalid, readToken, type AuthInput, type AuthResult, type Authenticator, type TokenLocation } from './authenticator.ts';
+import { ABSENT, invalid, readToken, type AuthInput, type AuthResult, type Authenticator, type CredentialLocation, type TokenLocation } from './authenticator.ts';
 import { identityFromClaims, type IdentityMapping } from './identity.ts';
 import { credentialKey, TokenCache } from './token-cache.ts';
 
@@ -30,6 +30,7 @@ export class IntrospectionAuthenticator implements Authenticator {
   readonly name: string;
   readonly type = 'introspection' as const;
   readonly scheme = 'Bearer' as const;
+  readonly location: CredentialLocation;
   readonly cache: TokenCache;
   private readonly o: IntrospectionOptions;
   private readonly now: () => number;
@@ -40,6 +41,7 @@ export class IntrospectionAuthenticator implements Authenticator {
   constructor(options: IntrospectionOptions) {
     this.o = options;
     this.name = options.name;
+    this.location = { header: options.token.header, cookie: options.token.cookie };
     this.now = options.now ?? Date.now;
     this.cache = new TokenCache(options.cacheMaxEntries, this.now);
     // RFC 6749 §2.3.1: client id and secret are form-urlencoded before Basic encoding.

@@ -1,8 +1,9 @@
 /**
  * Verification keys for the JWT authenticator, by `kid` and algorithm:
- * - RemoteJwks: a JWKS URL (or found through OIDC discovery), cached with a max age, refetched on an
- *   unknown `kid` at most once per cooldown with all concurrent callers sharing one fetch, a fetch
- *   deadline and a response size cap; when the endpoint is down the cached keys keep working.
+ * - RemoteJwks: a JWKS URL (or found through OIDC discovery), cached with a max age (once stale it is
+ *   refetched in the background while the cached set keeps answering), refetched on an unknown `kid`
+ *   at most once per cooldown with all concurrent callers sharing one fetch, a fetch deadline and a
+ *   response size cap; when the endpoint is down the cached keys keep working.
  * - StaticKeys: a local JWKS or PEM file, or an HMAC secret.
  * The token's `jku`, `x5u`, `jwk` and `x5c` header parameters are never read: keys come only from here.
  */
@@ -100,7 +101,10 @@ export class RemoteJwks implements KeySource {
   }
 
   async getKey(kid: string | undefined, alg: string): Promise<VerifyKey> {
-    if (!this.set || this.now() - this.fetchedAt > this.options.maxAgeMs) await this.refresh();
+    if (!this.set) await this.refresh();
+    // Stale: refetch in the background and keep answering from the cached set, so that a slow or
+    // hanging endpoint never holds every request for the fetch timeout.
+    else if (this.now() - this.fetchedAt > this.options.maxAgeMs) this.refresh().catch(() => {});
     if (!this.set) throw new KeyUnavailableError('no JWKS could be fetched yet');
     let key = await this.set.find(kid, alg);
     if (key) return key;

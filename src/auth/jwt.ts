@@ -7,7 +7,7 @@
  * until at most their `exp`.
  */
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
-import { ABSENT, invalid, readToken, type AuthInput, type AuthResult, type Authenticator, type TokenLocation } from './authenticator.ts';
+import { ABSENT, invalid, readToken, type AuthInput, type AuthResult, type Authenticator, type CredentialLocation, type TokenLocation } from './authenticator.ts';
 import { identityFromClaims, type IdentityMapping } from './identity.ts';
 import { KeyUnavailableError, UnknownKeyError, type KeySource } from './jwks.ts';
 import { credentialKey, TokenCache } from './token-cache.ts';
@@ -36,6 +36,7 @@ export class JwtAuthenticator implements Authenticator {
   readonly name: string;
   readonly type = 'jwt' as const;
   readonly scheme = 'Bearer' as const;
+  readonly location: CredentialLocation;
   readonly cache: TokenCache;
   private readonly o: JwtOptions;
   private readonly algorithms: ReadonlySet<string>;
@@ -44,6 +45,7 @@ export class JwtAuthenticator implements Authenticator {
   constructor(options: JwtOptions) {
     this.o = options;
     this.name = options.name;
+    this.location = { header: options.token.header, cookie: options.token.cookie };
     this.algorithms = new Set(options.algorithms);
     this.now = options.now ?? Date.now;
     this.cache = new TokenCache(options.cacheMaxEntries, this.now);

@@ -211,6 +211,12 @@ export function createHttpsListener(runtime: Runtime, gateway: Gateway): Listene
     gate.admit(socket);
   });
   server.on('secureConnection', (socket: tls.TLSSocket) => {
+    // mTLS, optional mode: a client certificate that failed verification (e.g. signed by another CA
+    // with the trusted CA's name) leaves an error on OpenSSL's thread-wide error queue; the next TLS
+    // read then reports it as a fatal error and an HTTP/2 session dies before its first request.
+    // Reading the peer certificate clears the queue (Node's ClearErrorOnReturn); the verification
+    // result itself stays in `socket.authorized` / `authorizationError` for the mtls authenticator.
+    if (https.clientCertificates && !socket.authorized) socket.getPeerX509Certificate();
     if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
     else h1.emit('connection', socket);
   });

@@ -11,7 +11,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import pino from 'pino';
 import { buildGatewayFromText } from '../../src/config/gateway.ts';
-import type { RequestContext } from '../../src/pipeline/context.ts';
+import type { DecisionEntry, RequestContext } from '../../src/pipeline/context.ts';
 import { GatewayServer } from '../../src/server/gateway-server.ts';
 import type { AccessLog } from '../../src/observability/logger.ts';
 import { createCa, createLeaf, type Issuer } from '../../src/tls/certs.ts';
@@ -89,6 +89,8 @@ export interface LoggedRequest {
   code: string | undefined;
   clientIp: string;
   path: string;
+  /** The stage decisions (shadow-deny records what a shadow route would have rejected). */
+  decisions: DecisionEntry[];
 }
 
 /** Builds the gateway from YAML and starts it; listeners should use port 0. */
@@ -111,6 +113,7 @@ export async function startGateway(
         code: ctx.errorCode,
         clientIp: ctx.clientIp,
         path: ctx.path,
+        decisions: [...ctx.decisions],
       });
     },
     flush: async () => {},
