@@ -192,7 +192,9 @@ export function createHttpsListener(runtime: Runtime, gateway: Gateway): Listene
 
   const server = tls.createServer({
     SNICallback: (servername, cb) => cb(null, runtime.gateway.settings.https?.sni.lookup(servername) ?? https.sni.defaultContext),
-    secureContext: https.sni.defaultContext,
+    // Node's TLS server ignores `secureContext` without SNI: the default certificate must be its own.
+    cert: https.sni.defaultEntry.cert,
+    key: https.sni.defaultEntry.key,
     minVersion: https.minVersion,
     ciphers: AEAD_CIPHERS,
     honorCipherOrder: true,

@@ -22,6 +22,9 @@ export const AEAD_CIPHERS = [
 
 export interface CertificateEntry {
   context: tls.SecureContext;
+  /** PEM chain and key: the first entry's are the server's own for clients that send no SNI. */
+  cert: Buffer;
+  key: Buffer;
   /** DNS names of the certificate (SAN, or CN when there is no SAN), lower-case. */
   names: string[];
   certFile: string;
@@ -32,11 +35,13 @@ export class SniTable {
   private readonly exact = new Map<string, tls.SecureContext>();
   private readonly wildcard = new Map<string, tls.SecureContext>();
   readonly defaultContext: tls.SecureContext;
+  readonly defaultEntry: CertificateEntry;
   readonly entries: readonly CertificateEntry[];
 
   constructor(entries: readonly CertificateEntry[]) {
     this.entries = entries;
-    this.defaultContext = (entries[0] as CertificateEntry).context;
+    this.defaultEntry = entries[0] as CertificateEntry;
+    this.defaultContext = this.defaultEntry.context;
     for (const e of entries) {
       for (const name of e.names) {
         if (name.startsWith('*.')) {
@@ -107,7 +112,7 @@ export async function loadCertificates(
         honorCipherOrder: true,
         ...(clientCa !== undefined ? { ca: clientCa } : {}),
       });
-      entries.push({ context, names, certFile });
+      entries.push({ context, names, certFile, cert, key });
     } catch (err) {
       issues.push({ path: at, message: `certificate and key do not work together: ${(err as Error).message}` });
     }

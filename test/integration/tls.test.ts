@@ -170,3 +170,27 @@ describe('TLS options', () => {
     }
   });
 });
+
+describe('TLS without SNI', () => {
+  it('a client that sends no server name (connecting by IP) gets the default certificate and is served', async () => {
+    const certs = await makeCerts({ api: ['127.0.0.1', 'localhost'], partners: ['p.example.com'], wild: ['*.w.example.com'] });
+    const upstream = await startUpstream();
+    const gw = await startGateway(tlsConfig(certs, upstream.url));
+    try {
+      // An IP address as host: Node's client sends no SNI for it.
+      const socket = tls.connect({ port: gw.httpsPort, host: '127.0.0.1', ca: certs.ca.pem, ALPNProtocols: ['http/1.1'] });
+      await once(socket, 'secureConnect');
+      assert.equal(socket.authorized, true);
+      assert.equal(socket.getPeerCertificate().subject.CN, '127.0.0.1');
+      socket.write('GET /no-sni HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+      let text = '';
+      for await (const chunk of socket) text += String(chunk);
+      assert.match(text, /^HTTP\/1\.1 200 /);
+      assert.equal(upstream.received.at(-1)?.url, '/no-sni');
+    } finally {
+      await gw.close();
+      await upstream.close();
+      await certs.cleanup();
+    }
+  });
+});
