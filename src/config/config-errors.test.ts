@@ -53,6 +53,15 @@ function oneRoute(lines: string): string {
 
 const NOT_YET = 'not supported yet in this version of Portcullis';
 
+/** One public route (index 0) with the given `rateLimit:` value. */
+function routeLimit(value: string): string {
+  return oneRoute(`
+    match: { path: /a }
+    auth: public
+    upstream: orders-v1
+    rateLimit: ${value}`);
+}
+
 /** A config with `authenticators:` and one route (index 0) whose auth lines are `route`. */
 function withAuth(authenticators: string, route = '    auth: public', server?: string): string {
   return config({
@@ -509,15 +518,153 @@ const cases: Case[] = [
     expect: [{ path: 'routes[0].upstream.version.map', messageIncludes: 'must name at least one version' }],
   },
 
+  // --- rate limits, brute force and the store ---
+  {
+    name: 'a rate limit keyed by something that is not a key part',
+    yaml: routeLimit('[{ by: ipp, limit: 10, per: 1s }]'),
+    expect: [{ path: 'routes[0].rateLimit[0].by', messageIncludes: 'got "ipp"' }],
+  },
+  {
+    name: 'claim: without a claim path',
+    yaml: routeLimit('[{ by: "claim:", limit: 10, per: 1s }]'),
+    expect: [{ path: 'routes[0].rateLimit[0].by', messageIncludes: 'got "claim:"' }],
+  },
+  {
+    name: 'header: with a name that is not a header name, inside a combination',
+    yaml: routeLimit('[{ by: [consumer, "header:bad name"], limit: 10, per: 1s }]'),
+    expect: [{ path: 'routes[0].rateLimit[0].by[1]', messageIncludes: 'got "header:bad name"' }],
+  },
+  {
+    name: 'limit 0',
+    yaml: routeLimit('[{ by: ip, limit: 0, per: 1s }]'),
+    expect: [{ path: 'routes[0].rateLimit[0].limit', messageIncludes: 'must be at least 1' }],
+  },
+  {
+    name: 'a per that is not a duration',
+    yaml: routeLimit('[{ by: ip, limit: 5, per: 1s }, { by: consumer, limit: 5, per: soon }]'),
+    expect: [{ path: 'routes[0].rateLimit[1].per', messageIncludes: 'must be a duration such as "250ms", "30s", "5m", "1h" or "1d", got "soon"' }],
+  },
+  {
+    name: 'a per of 0ms, and one that rounds to 0ms',
+    yaml: routeLimit('[{ by: ip, limit: 5, per: 0ms }, { by: route, limit: 5, per: 0.2ms }]'),
+    expect: [
+      { path: 'routes[0].rateLimit[0].per', messageIncludes: 'must be at least 1ms' },
+      { path: 'routes[0].rateLimit[1].per', messageIncludes: 'must be at least 1ms' },
+    ],
+  },
+  {
+    name: 'burst on a sliding window',
+    yaml: routeLimit('[{ by: ip, limit: 5, per: 1s }, { by: consumer, limit: 5, per: 1s, burst: 2, algorithm: sliding-window }]'),
+    expect: [{ path: 'routes[0].rateLimit[1].burst', messageIncludes: 'applies to gcra only' }],
+  },
+  {
+    name: 'a sliding window over 100000',
+    yaml: routeLimit('[{ by: consumer, limit: 100001, per: 1h, algorithm: sliding-window }]'),
+    expect: [{ path: 'routes[0].rateLimit[0].limit', messageIncludes: 'sliding-window keeps one entry per request: at most 100000' }],
+  },
+  {
+    name: 'a sliding window of exactly 100000 and a large gcra limit are fine',
+    yaml: routeLimit('[{ by: consumer, limit: 100000, per: 1h, algorithm: sliding-window }, { by: ip, limit: 1000000000, per: 1d, burst: 5 }]'),
+    expect: [],
+  },
+  {
+    name: 'an unknown algorithm and a misspelt key in an entry',
+    yaml: routeLimit('[{ by: ip, limit: 5, per: 1s, algorithm: leaky-bucket, brust: 2 }]'),
+    expect: [
+      { path: 'routes[0].rateLimit[0].algorithm', messageIncludes: 'must be one of "gcra", "sliding-window", got the string "leaky-bucket"' },
+      { path: 'routes[0].rateLimit[0].brust', messageIncludes: 'unknown key (did you mean "burst"?)' },
+    ],
+  },
+  {
+    name: 'an empty rateLimit list',
+    yaml: routeLimit('[]'),
+    expect: [{ path: 'routes[0].rateLimit', messageIncludes: 'must have at least 1 item' }],
+  },
+  {
+    name: 'defaults.rateLimit errors are reported at the defaults',
+    yaml: config({ extra: 'defaults:\n  rateLimit:\n    - { by: ip, limit: 0, per: 1s }\n    - { by: consumer, limit: 5, per: 1s, burst: 1, algorithm: sliding-window }' }),
+    expect: [{ path: 'defaults.rateLimit[0].limit', messageIncludes: 'must be at least 1' }],
+  },
+  {
+    name: 'defaults.rateLimit build errors are reported at the defaults',
+    yaml: config({ extra: 'defaults:\n  rateLimit:\n    - { by: ip, limit: 5, per: 0ms }\n    - { by: consumer, limit: 5, per: 1s, burst: 1, algorithm: sliding-window }' }),
+    expect: [
+      { path: 'defaults.rateLimit[0].per', messageIncludes: 'must be at least 1ms' },
+      { path: 'defaults.rateLimit[1].burst', messageIncludes: 'applies to gcra only' },
+    ],
+  },
+  {
+    name: 'store.type redis without url or cluster',
+    yaml: config({ extra: 'store: { type: redis }' }),
+    expect: [{ path: 'store.redis', messageIncludes: 'store.type redis needs store.redis.url or store.redis.cluster' }],
+  },
+  {
+    name: 'store.redis with settings but without url or cluster',
+    yaml: config({ extra: 'store: { type: redis, redis: { timeout: 50ms, onError: closed } }' }),
+    expect: [{ path: 'store.redis', messageIncludes: 'store.type redis needs store.redis.url or store.redis.cluster' }],
+  },
+  {
+    name: 'store.redis with both url and cluster',
+    yaml: config({ extra: 'store: { type: redis, redis: { url: "redis://127.0.0.1:1", cluster: ["127.0.0.1:2", "127.0.0.1:3"] } }' }),
+    expect: [{ path: 'store.redis', messageIncludes: 'give either url or cluster, not both' }],
+  },
+  {
+    name: 'store.redis with store.type memory',
+    yaml: config({ extra: 'store: { type: memory, redis: { url: "redis://127.0.0.1:1" } }' }),
+    expect: [{ path: 'store.redis', messageIncludes: 'is only used with store.type: redis' }],
+  },
+  {
+    name: 'store.redis without store.type (memory is the default)',
+    yaml: config({ extra: 'store: { redis: { url: "redis://127.0.0.1:1" } }' }),
+    expect: [{ path: 'store.redis', messageIncludes: 'is only used with store.type: redis' }],
+  },
+  {
+    name: 'store.redis values of the wrong form',
+    yaml: config({ extra: 'store: { type: redis, redis: { url: "http://127.0.0.1:6379", cluster: ["127.0.0.1"], timeout: 50, onError: fail, instances: 0 } }' }),
+    expect: [
+      { path: 'store.redis.url', messageIncludes: 'got "http://127.0.0.1:6379"' },
+      { path: 'store.redis.cluster[0]', messageIncludes: 'got "127.0.0.1"' },
+      { path: 'store.redis.timeout', messageIncludes: 'must be a duration string such as "30s", got number 50' },
+      { path: 'store.redis.onError', messageIncludes: 'must be one of "open", "closed", "local", got the string "fail"' },
+      { path: 'store.redis.instances', messageIncludes: 'must be at least 1' },
+    ],
+  },
+  {
+    name: 'a store timeout of 0ms',
+    yaml: config({ extra: 'store: { type: redis, redis: { url: "redis://127.0.0.1:1", timeout: 0ms } }' }),
+    expect: [{ path: 'store.redis.timeout', messageIncludes: 'must be at least 1ms' }],
+  },
+  {
+    name: 'bruteForce without per and ban',
+    yaml: config({ extra: 'defaults:\n  bruteForce: { maxFailures: 5 }' }),
+    expect: [
+      { path: 'defaults.bruteForce.per', messageIncludes: 'is required' },
+      { path: 'defaults.bruteForce.ban', messageIncludes: 'is required' },
+    ],
+  },
+  {
+    name: 'an empty bruteForce next to a valid rateLimit',
+    yaml: config({ extra: 'defaults:\n  bruteForce: {}\n  rateLimit: [{ by: ip, limit: 5, per: 1s }]' }),
+    expect: [
+      { path: 'defaults.bruteForce.maxFailures', messageIncludes: 'is required' },
+      { path: 'defaults.bruteForce.per', messageIncludes: 'is required' },
+      { path: 'defaults.bruteForce.ban', messageIncludes: 'is required' },
+    ],
+  },
+  {
+    name: 'bruteForce maxFailures 0 and a ban that is not a duration',
+    yaml: config({ extra: 'defaults:\n  bruteForce: { maxFailures: 0, per: 1m, ban: forever }' }),
+    expect: [
+      { path: 'defaults.bruteForce.maxFailures', messageIncludes: 'must be at least 1' },
+      { path: 'defaults.bruteForce.ban', messageIncludes: 'must be a duration' },
+    ],
+  },
+
   // --- keys later releases own: known, and rejected where they stand ---
   {
-    name: 'a route rate limit',
-    yaml: oneRoute(`
-    match: { path: /a }
-    auth: public
-    upstream: orders-v1
-    rateLimit: [{ by: ip, limit: 10, per: 1s }]`),
-    expect: [{ path: 'routes[0].rateLimit', messageIncludes: NOT_YET }],
+    name: 'route concurrency (the reference form) is still not supported',
+    yaml: routeLimit('[{ by: consumer, limit: 10, per: 1s }]\n    concurrency: { by: consumer, limit: 20 }'),
+    expect: [{ path: 'routes[0].concurrency', messageIncludes: `${NOT_YET} (concurrency limits); remove this key` }],
   },
   {
     name: 'every route policy key',
@@ -590,11 +737,6 @@ const cases: Case[] = [
     name: 'server.workers: auto',
     yaml: config({ server: 'server:\n  http: { host: 127.0.0.1, port: 0, redirectToHttps: false }\n  workers: auto' }),
     expect: [{ path: 'server.workers', messageIncludes: `"auto" is ${NOT_YET}` }],
-  },
-  {
-    name: 'store.type: redis',
-    yaml: config({ extra: 'store: { type: redis }' }),
-    expect: [{ path: 'store.type', messageIncludes: `"redis" is ${NOT_YET}; use memory` }],
   },
   {
     name: 'a balancing strategy other than round-robin',
@@ -1101,7 +1243,7 @@ routes:
       { path: 'loging', messageIncludes: 'did you mean "logging"' },
       { path: 'upstreams.orders-v1.timeout', messageIncludes: 'must be a duration' },
       { path: 'routes[0].auth', messageIncludes: 'is required' },
-      { path: 'routes[1].rateLimit', messageIncludes: NOT_YET },
+      { path: 'routes[1].rateLimit', messageIncludes: 'must have at least 1 item' },
     ],
   },
   {
@@ -1271,6 +1413,67 @@ describe('config errors name their exact path', () => {
       assert.deepEqual(route?.transform?.requestSet.map(([name]) => name), ['x-consumer-id', 'x-tier', 'x-route']);
       assert.deepEqual([...(route?.transform?.requestDrop ?? [])].sort(), ['cookie', 'x-consumer-id', 'x-route', 'x-tier']);
       assert.equal(gw.settings.https?.clientCertificates?.required, false);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('the valid forms of rate limits, brute force and the store build, in the fixed stage order', async () => {
+    const keyHash = hash('a');
+    const yaml = config({
+      routes: `routes:
+  - name: keyed
+    match: { path: /keyed }
+    auth: keys
+    upstream: orders-v1
+  - name: own-identity
+    match: { path: /own }
+    auth: keys
+    upstream: orders-v1
+    rateLimit:
+      - { by: [consumer, route], limit: 10, per: 1m, name: per-route }
+      - { by: "claim:tier", limit: 5, per: 1s, algorithm: sliding-window }
+  - name: own-ip
+    match: { path: /own-ip }
+    auth: keys
+    upstream: orders-v1
+    rateLimit: [{ by: ip, limit: 5, per: 1s, burst: 5 }]
+  - name: open
+    match: { path: /open }
+    auth: public
+    upstream: orders-v1
+    mode: shadow`,
+      extra: `authenticators:
+  keys: { type: apiKey, consumers: [{ id: acme, keyHash: "${keyHash}" }] }
+store:
+  type: redis
+  redis: { url: "redis://127.0.0.1:1", timeout: 20ms, onError: closed, instances: 3, keyPrefix: "edge:" }
+defaults:
+  rateLimit:
+    - { by: ip, limit: 50, per: 1s }
+    - { by: [apiKey, "header:x-tenant"], limit: 1000, per: 1h, burst: 100, name: tenant }
+  bruteForce: { maxFailures: 20, per: 1m, ban: 10m }`,
+    });
+    check(await issuesOf(yaml, {}, fixtures.dir), []);
+    const gw = await buildGatewayFromText(yaml, { env: {} });
+    try {
+      assert.equal(gw.store.kind, 'redis');
+      const stages = (name: string) => gw.routes.find((r) => r.name === name)?.stages ?? [];
+      const policies = (name: string, stage: string) =>
+        (stages(name).find((s) => s.name === stage) as unknown as { policyHeader: string } | undefined)?.policyHeader;
+      // Defaults' ip-only entries guard every route before authentication; their other entries apply after it.
+      assert.deepEqual(stages('keyed').map((s) => s.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'rate-limit']);
+      assert.equal(policies('keyed', 'pre-auth-limit'), '"default-0";q=50;w=1');
+      assert.equal(policies('keyed', 'rate-limit'), '"tenant";q=1000;w=3600');
+      // A route's own rateLimit replaces the defaults' identity entries; the ip guard stays.
+      assert.deepEqual(stages('own-identity').map((s) => s.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'rate-limit']);
+      assert.equal(policies('own-identity', 'pre-auth-limit'), '"default-0";q=50;w=1');
+      assert.equal(policies('own-identity', 'rate-limit'), '"per-route";q=10;w=60, "own-identity-1";q=5;w=1');
+      // A route's own ip-only entries replace the guard; having its own rateLimit, it has no identity limits.
+      assert.deepEqual(stages('own-ip').map((s) => s.name), ['abuse-guard', 'pre-auth-limit', 'authenticate']);
+      assert.equal(policies('own-ip', 'pre-auth-limit'), '"own-ip-0";q=5;w=1');
+      assert.deepEqual(stages('open').map((s) => s.name), ['abuse-guard', 'pre-auth-limit', 'rate-limit']);
+      assert.deepEqual(stages('open').map((s) => s.mode), ['shadow', 'shadow', 'shadow']);
     } finally {
       await gw.close();
     }

@@ -143,6 +143,9 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
   const issues: ConfigIssue[] = [];
   const storeSettings = buildStore(raw.store, issues);
   const defaultPolicies = buildDefaultPolicies(raw.defaults?.rateLimit, issues);
+  const bf = raw.defaults?.bruteForce;
+  if (bf && parseDuration(bf.per) < 1) issues.push({ path: 'defaults.bruteForce.per', message: 'must be at least 1ms' });
+  if (bf && parseDuration(bf.ban) < 1) issues.push({ path: 'defaults.bruteForce.ban', message: 'must be at least 1ms' });
   const bruteForce = raw.defaults?.bruteForce
     ? new BruteForceGuard(
         {

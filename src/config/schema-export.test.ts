@@ -55,7 +55,8 @@ describe('schema/portcullis.schema.json', () => {
     assert.equal(editor(base), true, JSON.stringify(editor.errors));
     const errorsOf = (doc: unknown) => (editor(doc) ? [] : [...(editor.errors ?? [])]);
     assert.ok(errorsOf({ ...base, loging: {} }).some((e) => e.keyword === 'additionalProperties' && e.params.additionalProperty === 'loging'));
-    assert.ok(errorsOf({ ...base, routes: [{ ...base.routes[0], rateLimit: [] }] }).some((e) => e.instancePath === '/routes/0/rateLimit' && e.keyword === 'not'));
+    assert.ok(errorsOf({ ...base, routes: [{ ...base.routes[0], concurrency: { by: 'consumer', limit: 20 } }] }).some((e) => e.instancePath === '/routes/0/concurrency' && e.keyword === 'not'));
+    assert.ok(errorsOf({ ...base, routes: [{ ...base.routes[0], rateLimit: [] }] }).some((e) => e.instancePath === '/routes/0/rateLimit' && e.keyword === 'minItems'));
     assert.ok(errorsOf({ ...base, server: { http: { port: '${PORT' } } }).some((e) => e.instancePath === '/server/http/port'));
     assert.ok(errorsOf({ ...base, server: { http: { port: '8080' } } }).some((e) => e.instancePath === '/server/http/port'));
     assert.equal(editor({ ...base, server: { http: { port: '${PORT:-8080}' } } }), true);
@@ -80,6 +81,40 @@ describe('schema/portcullis.schema.json', () => {
     rejects({ ...base, authenticators: { 'staff-jwt': { type: 'oauth2' } } }, '/authenticators/staff-jwt/type');
     rejects({ ...base, routes: [{ ...route, transform: { request: { setHeaders: { 'x consumer': 'a' } } } }] }, '/routes/0/transform/request/setHeaders');
     rejects({ ...base, server: { https: { certificates: [{ cert: 'a', key: 'b' }], clientCertificates: { ca: 'ca.pem', mode: 'require' } } } }, '/server/https/clientCertificates/mode');
+  });
+
+  it('checks rate limits, brute force and the store', () => {
+    const base = {
+      server: { http: { port: 8080 } },
+      store: { type: 'redis', redis: { url: 'redis://127.0.0.1:6379', timeout: '50ms', onError: 'local', instances: 2 } },
+      defaults: { rateLimit: [{ by: 'ip', limit: 50, per: '1s' }], bruteForce: { maxFailures: 20, per: '1m', ban: '10m' } },
+      upstreams: { a: { targets: ['http://127.0.0.1:1'] } },
+      routes: [
+        {
+          name: 'r',
+          match: { path: '/a' },
+          auth: 'public',
+          upstream: 'a',
+          rateLimit: [
+            { by: ['consumer', 'route'], limit: 10, per: '1m', burst: 5, name: 'per-route' },
+            { by: 'header:x-tenant', limit: 5, per: '1s', algorithm: 'sliding-window' },
+            { by: 'claim:org.id', limit: '${LIMIT}', per: '1h' },
+          ],
+        },
+      ],
+    };
+    assert.equal(editor(base), true, JSON.stringify(editor.errors));
+    const route = base.routes[0] as Record<string, unknown>;
+    const rejects = (doc: unknown, instancePath: string) => {
+      assert.equal(editor(doc), false, instancePath);
+      assert.ok((editor.errors ?? []).some((e) => e.instancePath === instancePath), `${instancePath}: ${JSON.stringify(editor.errors)}`);
+    };
+    rejects({ ...base, routes: [{ ...route, rateLimit: [{ by: 'ipp', limit: 1, per: '1s' }] }] }, '/routes/0/rateLimit/0/by');
+    rejects({ ...base, routes: [{ ...route, rateLimit: [{ by: 'claim:', limit: 1, per: '1s' }] }] }, '/routes/0/rateLimit/0/by');
+    rejects({ ...base, routes: [{ ...route, rateLimit: [{ by: 'ip', limit: 0, per: '1s' }] }] }, '/routes/0/rateLimit/0/limit');
+    rejects({ ...base, store: { type: 'redis', redis: { url: 'http://x' } } }, '/store/redis/url');
+    rejects({ ...base, store: { type: 'redis', redis: { url: 'redis://x:1', onError: 'fail' } } }, '/store/redis/onError');
+    rejects({ ...base, defaults: { bruteForce: { maxFailures: 5 } } }, '/defaults/bruteForce');
   });
 });
 

@@ -14,6 +14,8 @@ import { parse, parseDocument } from 'yaml';
 import { makeCerts, type CertFiles } from '../../test/helpers/harness.ts';
 import { ConfigError, type ConfigIssue } from './errors.ts';
 import { buildGatewayFromFile, buildGatewayFromText, type VersionSelector } from './gateway.ts';
+import type { AbuseGuardStage } from '../stages/abuse-guard/abuse-guard.ts';
+import type { RateLimitStage } from '../stages/rate-limit/rate-limit.ts';
 import { Upstream } from '../upstream/upstream.ts';
 
 const FIXTURES = new URL('../../test/fixtures/', import.meta.url);
@@ -66,15 +68,12 @@ const SCHEMA_PHASE = [
   'server.admin',
   'authenticators.partner-signatures',
   'defaults.ipFilter',
-  'defaults.rateLimit',
-  'defaults.bruteForce',
   'defaults.threats',
   'defaults.cors',
   'upstreams.orders-v1.healthCheck',
   'upstreams.orders-v1.retries',
   'upstreams.orders-v1.circuitBreaker',
   'upstreams.orders-v2.tls',
-  'routes[0].rateLimit',
   'routes[1].validate',
   'routes[2].concurrency',
   'routes[2].validate',
@@ -172,14 +171,22 @@ describe('the reference configuration shape', () => {
       assert.equal(sel.fallback?.name, 'orders-v1');
       assert.deepEqual([...sel.map].map(([k, u]) => [k, u.name]), [['1', 'orders-v1'], ['2', 'orders-v2']]);
       assert.equal(read.mode, 'enforce');
-      assert.deepEqual(read.stages.map((st) => st.name), ['authenticate', 'authorize']);
+      // The fixed order: abuse guard, pre-auth limit (defaults' `by: ip`), authenticate, authorize, identity limits.
+      assert.deepEqual(read.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'authorize', 'rate-limit']);
+      const policyOf = (st: unknown) => (st as RateLimitStage).policyHeader;
+      assert.equal(policyOf(read.stages[1]), '"default-0";q=50;w=1');
+      assert.equal(policyOf(read.stages[4]), '"orders-read-0";q=1000;w=60, "orders-read-1";q=100000;w=86400');
+      assert.deepEqual((read.stages[0] as AbuseGuardStage).guard.settings, { maxFailures: 20, windowMs: 60_000, banMs: 600_000 });
+      assert.equal(gw.store.kind, 'memory');
       assert.deepEqual(read.transform?.requestSet.map(([name]) => name), ['x-consumer-id', 'x-user-sub']);
       assert.deepEqual([...(read.transform?.requestDrop ?? [])].sort(), ['cookie', 'x-consumer-id', 'x-user-sub']);
       assert.deepEqual([...(read.transform?.responseDrop ?? [])].sort(), ['server', 'x-powered-by']);
       const [create, catalog, health] = gw.routes.slice(1);
-      assert.deepEqual(create?.stages.map((st) => st.name), ['authenticate', 'authorize']);
-      assert.deepEqual(catalog?.stages.map((st) => st.name), ['authenticate']);
-      assert.deepEqual(health?.stages, []);
+      // No own rateLimit and no identity entries in the defaults: the ip guard only.
+      assert.deepEqual(create?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'authorize']);
+      assert.deepEqual(catalog?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate']);
+      // A public route is guarded too: a banned or flooding IP is refused everywhere.
+      assert.deepEqual(health?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit']);
 
       const m = gw.router.match('api.example.com', '/orders/42', 'GET');
       assert.equal(m.kind === 'match' && m.match.route.name, 'orders-read');
@@ -199,14 +206,23 @@ describe('the reference configuration shape', () => {
     assert.deepEqual([...subset].filter((k) => !full.has(k)), [], 'the subset invents no keys');
   });
 
-  it("the subset takes the reference's authenticators, route auth, authorize and transform as they are", async () => {
-    type Doc = { authenticators: Record<string, unknown>; routes: Record<string, unknown>[]; server: { https: Record<string, unknown> } };
+  it("the subset takes the reference's authenticators, route auth, authorize, rate limits, brute force and transform as they are", async () => {
+    type Doc = {
+      authenticators: Record<string, unknown>;
+      routes: Record<string, unknown>[];
+      server: { https: Record<string, unknown> };
+      defaults: Record<string, unknown>;
+      store: unknown;
+    };
     const full = parse(reference) as Doc;
     const subset = parse(await readFile(new URL('spec-subset.yaml', FIXTURES), 'utf8')) as Doc;
     const { 'partner-signatures': _later, ...supported } = full.authenticators;
     assert.deepEqual(subset.authenticators, supported);
     assert.deepEqual(subset.server.https.clientCertificates, full.server.https.clientCertificates);
-    const pick = (r: Record<string, unknown>) => ({ auth: r.auth, authorize: r.authorize, transform: r.transform });
+    const pick = (r: Record<string, unknown>) => ({ auth: r.auth, authorize: r.authorize, rateLimit: r.rateLimit, transform: r.transform });
     assert.deepEqual(subset.routes.map(pick), full.routes.map(pick));
+    assert.deepEqual(subset.defaults.rateLimit, full.defaults.rateLimit);
+    assert.deepEqual(subset.defaults.bruteForce, full.defaults.bruteForce);
+    assert.deepEqual(subset.store, full.store);
   });
 });

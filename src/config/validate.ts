@@ -3,6 +3,7 @@
  * Values that came from `${ENV}` substitution are typed by the schema: `port: ${PORT}` becomes a
  * number when the schema wants one; a literal string in the YAML file is never coerced.
  */
+import { KEY_PART_PATTERN } from '../stages/rate-limit/schema.ts';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigSchema, NAME_PATTERN, UNSUPPORTED_KEYWORD, type RawConfig } from './schema.ts';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units.ts';
@@ -328,6 +329,7 @@ function patternMessage(pattern: string, value: unknown): string {
   if (pattern === URL_PATTERN) return `must be an http:// or https:// URL${got}`;
   if (pattern === KEY_HASH_PATTERN) return `must be "sha256:" or "hmac-sha256:" and 64 lower-case hex digits, as \`portcullis keys new\` prints it${got}`;
   if (pattern === HEADER_NAME_PATTERN) return `is not a valid header name: ${HEADER_RULE}${got}`;
+  if (pattern === KEY_PART_PATTERN) return `must be ip, consumer, apiKey, route, claim:<path> or header:<name>${got}${didYouMean(String(value), ['ip', 'consumer', 'apiKey', 'route'])}`;
   return `must match ${pattern}${got}`;
 }
 

@@ -23,7 +23,8 @@ export interface MemoryStoreOptions {
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   private readonly entries = new Map<string, Entry>();
-  private readonly maxKeys: number;
+  /** The cap on entries (least recently written evicted beyond it). */
+  readonly maxKeys: number;
   private readonly now: () => number;
   private readonly sweeper: NodeJS.Timeout | undefined;
   evictions = 0;

@@ -1,23 +1,34 @@
 /**
- * Redis store (ioredis): single node, Sentinel or Cluster. Each operation is one atomic Lua script
- * (no read-modify-write races between gateway instances); time comes from the Redis server (TIME),
+ * Redis store (ioredis): a single node (`url`) or a Cluster (`cluster` seed nodes). Each operation is
+ * an atomic Lua script (no read-modify-write races between gateway instances; in a Cluster, one per
+ * hash-tag group, see consume); time comes from the Redis server (TIME),
  * so instances with skewed clocks still agree. Every key has a TTL. Every call has a hard deadline
  * and there is no offline queue: a down or frozen Redis fails calls fast instead of stalling them.
  */
+import { randomBytes } from 'node:crypto';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { Verdict } from '../ratelimit/algorithms.ts';
 import { StoreUnavailableError, type LimitCheck, type Store } from './store.ts';
 
-/** KEYS: the limit keys; ARGV: cost, then per key: algorithm (0 gcra, 1 sliding), limit, period ms, burst. */
+/**
+ * KEYS: the limit keys; ARGV: cost, the caller's deadline in Redis time (ms; 0: none), the call's
+ * unique id (names its sliding-log entries, so a refund can remove exactly them), then per key:
+ * algorithm (0 gcra, 1 sliding), limit, period ms, burst. Returns 4 numbers per key and Redis' time,
+ * or {-1, time} without touching anything when the deadline has passed: the caller has given up on
+ * this call (e.g. it sat in the socket of a frozen Redis) and answered the request without it.
+ */
 const CONSUME = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local deadline = tonumber(ARGV[2])
+if deadline > 0 and now > deadline then return {-1, now} end
 local cost = tonumber(ARGV[1])
+local uid = ARGV[3]
 local out = {}
 local allowed = true
 local nexttat = {}
 for i = 1, #KEYS do
-  local b = 1 + (i - 1) * 4
+  local b = 3 + (i - 1) * 4
   local algo = tonumber(ARGV[b + 1])
   local limit = tonumber(ARGV[b + 2])
   local period = tonumber(ARGV[b + 3])
@@ -55,24 +66,52 @@ for i = 1, #KEYS do
       local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')[2]
       out[#out + 1] = 1; out[#out + 1] = limit - count - cost
       out[#out + 1] = math.ceil((tonumber(oldest) or now) + period - now); out[#out + 1] = 0
-      nexttat[i] = count
     end
   end
 end
 if allowed then
   for i = 1, #KEYS do
-    local b = 1 + (i - 1) * 4
+    local b = 3 + (i - 1) * 4
     if tonumber(ARGV[b + 1]) == 0 then
       redis.call('SET', KEYS[i], string.format('%.3f', nexttat[i]), 'PX', math.max(1, math.ceil(nexttat[i] - now)))
     else
       for c = 1, cost do
-        redis.call('ZADD', KEYS[i], now, now .. ':' .. (nexttat[i] + c))
+        redis.call('ZADD', KEYS[i], now, uid .. ':' .. c)
       end
       redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[b + 3]))
     end
   end
 end
+out[#out + 1] = now
 return out
+`;
+
+/**
+ * Gives back what one CONSUME call charged (Redis Cluster, when another slot's limits rejected the
+ * request). KEYS: the keys; ARGV: cost, the call's id, then per key: algorithm, limit, period, burst.
+ */
+const REFUND = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cost = tonumber(ARGV[1])
+local uid = ARGV[2]
+for i = 1, #KEYS do
+  local b = 2 + (i - 1) * 4
+  if tonumber(ARGV[b + 1]) == 0 then
+    local tat = tonumber(redis.call('GET', KEYS[i]))
+    if tat ~= nil then
+      local nt = tat - cost * tonumber(ARGV[b + 3]) / tonumber(ARGV[b + 2])
+      if nt > now then
+        redis.call('SET', KEYS[i], string.format('%.3f', nt), 'PX', math.max(1, math.ceil(nt - now)))
+      else
+        redis.call('DEL', KEYS[i])
+      end
+    end
+  else
+    for c = 1, cost do redis.call('ZREM', KEYS[i], uid .. ':' .. c) end
+  end
+end
+return 1
 `;
 
 /** KEYS[1] counter; ARGV[1] ttl ms (set on the first increment only). */
@@ -81,6 +120,77 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 `;
+
+/** This process' clock for the deadline arithmetic: monotonic, in ms since the epoch (roughly). */
+const localNow = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * An upper bound of (Redis time − local time), learned from the replies: a reply's Redis time minus
+ * the local time its call was sent is never below the true offset; and the shortest round trip.
+ * Minimums over the last 30 to 60 s keep both tight while letting clock drift age out.
+ */
+class ClockOffset {
+  private current = Infinity;
+  private previous = Infinity;
+  private rtt = Infinity;
+  private previousRtt = Infinity;
+  private windowStart = 0;
+
+  sample(offset: number, rtt: number, at: number): void {
+    if (at - this.windowStart > 30_000) {
+      this.previous = this.current;
+      this.previousRtt = this.rtt;
+      this.current = Infinity;
+      this.rtt = Infinity;
+      this.windowStart = at;
+    }
+    if (offset < this.current) this.current = offset;
+    if (rtt < this.rtt) this.rtt = rtt;
+  }
+
+  /** Forgets what was learned: Redis' clock moved ahead (a step, a failover to another host). */
+  reset(offset: number, rtt: number, at: number): void {
+    this.previous = Infinity;
+    this.previousRtt = Infinity;
+    this.current = offset;
+    this.rtt = rtt;
+    this.windowStart = at;
+  }
+
+  /**
+   * The Redis time after which a call sent for a local deadline should no longer run: its answer
+   * would reach this process too late. The offset's error and the way back are both within the
+   * shortest round trip (+1 ms for TIME's whole milliseconds); 0 while nothing is known.
+   */
+  redisDeadline(localDeadline: number): number {
+    const offset = Math.min(this.current, this.previous);
+    if (!Number.isFinite(offset)) return 0;
+    const rtt = Math.min(this.rtt, this.previousRtt);
+    return Math.floor(localDeadline + offset - (Number.isFinite(rtt) ? rtt : 0) - 1);
+  }
+}
+
+/** The part of a key Redis Cluster hashes: the first non-empty `{...}`, else the whole key. */
+export function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  if (open !== -1) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) return key.slice(open + 1, close);
+  }
+  return key;
+}
+
+/** Indexes of `checks` grouped by the hash tag of their full key (first appearance order). */
+function groupBySlot(checks: readonly LimitCheck[], prefix: string): number[][] {
+  const groups = new Map<string, number[]>();
+  checks.forEach((c, i) => {
+    const tag = hashTag(prefix + c.key);
+    const g = groups.get(tag);
+    if (g) g.push(i);
+    else groups.set(tag, [i]);
+  });
+  return [...groups.values()];
+}
 
 export interface RedisStoreOptions {
   url: string | undefined;
@@ -93,6 +203,7 @@ export interface RedisStoreOptions {
 type Client = Redis | Cluster;
 type Scripted = Client & {
   pclConsume(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
+  pclRefund(numKeys: number, ...args: (string | number)[]): Promise<number>;
   pclIncrement(key: string, ttl: number): Promise<number>;
 };
 
@@ -101,14 +212,23 @@ export class RedisStore implements Store {
   private readonly client: Scripted;
   private readonly timeoutMs: number;
   private readonly prefix: string;
+  private readonly offset = new ClockOffset();
+  private readonly cluster: boolean;
+  /** Call ids: unique across instances (random prefix) and calls (counter). */
+  private readonly idPrefix = randomBytes(6).toString('base64url') + '.';
+  private calls = 0;
+  /** When calls started to run into their deadline (0: the last call was answered). */
+  private stalledSince = 0;
   errors = 0;
+  /** Connections dropped because Redis stopped answering. */
+  reconnects = 0;
 
   constructor(options: RedisStoreOptions) {
     this.timeoutMs = options.timeoutMs;
     this.prefix = options.keyPrefix;
+    this.cluster = options.cluster !== undefined && options.cluster.length > 0;
     const common: RedisOptions = {
       enableOfflineQueue: false,
-      commandTimeout: options.timeoutMs,
       maxRetriesPerRequest: 0,
       connectTimeout: Math.max(1000, options.timeoutMs * 4),
       // Reconnect forever, backing off to 1 s: recovery is automatic.
@@ -130,23 +250,49 @@ export class RedisStore implements Store {
     client.on('error', () => {
       this.errors++;
     });
+    // A first clock sample, so that calls carry a deadline from the start.
+    client.on('ready', () => {
+      const sent = localNow();
+      client.time().then(
+        ([seconds, micros]) => {
+          const answered = localNow();
+          this.offset.sample(Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) + 1 - sent, answered - sent, answered);
+        },
+        () => undefined,
+      );
+    });
     client.defineCommand('pclConsume', { lua: CONSUME });
+    client.defineCommand('pclRefund', { lua: REFUND });
     client.defineCommand('pclIncrement', { numberOfKeys: 1, lua: INCREMENT });
     this.client = client as Scripted;
   }
 
-  /** Rejects after the deadline even when the client itself hangs (e.g. a SIGSTOPped server). */
+  /**
+   * Rejects after the deadline even when the client itself hangs (e.g. a SIGSTOPped server). When the
+   * timer fires, an answer that has already arrived but waits behind a busy event loop still gets one
+   * turn of I/O (setImmediate runs after the poll phase) before the call is given up.
+   */
   private deadline<T>(p: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
+    let settled = false;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StoreUnavailableError(`redis call over ${this.timeoutMs}ms`)), this.timeoutMs);
+      timer = setTimeout(() => {
+        setImmediate(() => {
+          if (settled) return;
+          this.stalled();
+          reject(new StoreUnavailableError(`redis call over ${this.timeoutMs}ms`));
+        });
+      }, this.timeoutMs);
     });
     return Promise.race([p, timeout]).then(
       (v) => {
+        settled = true;
         clearTimeout(timer);
+        this.stalledSince = 0;
         return v;
       },
       (err: unknown) => {
+        settled = true;
         clearTimeout(timer);
         this.errors++;
         throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`redis: ${(err as Error).message}`);
@@ -154,14 +300,93 @@ export class RedisStore implements Store {
     );
   }
 
+  /**
+   * A call ran into its deadline. When calls have done so for a while (the connection is up but
+   * nothing answers: a frozen or hung Redis), the connection is dropped and made again: the client
+   * would otherwise keep every command sent meanwhile queued for an answer, without bound. The new
+   * connection is not ready until Redis answers, and calls on it fail at once until then.
+   */
+  private stalled(): void {
+    const now = Date.now();
+    if (this.stalledSince === 0) this.stalledSince = now;
+    else if (now - this.stalledSince >= Math.max(1000, 20 * this.timeoutMs)) {
+      this.stalledSince = 0;
+      this.reconnects++;
+      // destroy(), not disconnect(): a FIN to a frozen peer never completes, and the client keeps
+      // the connection (and its queue) until it does. A destroyed socket closes at once; the client
+      // fails what was queued on it and reconnects (retryStrategy).
+      const clients = this.client instanceof Cluster ? this.client.nodes() : [this.client];
+      for (const c of clients) c.stream?.destroy();
+    }
+  }
+
+  /**
+   * One atomic script for all the checks (single node). It carries its own deadline in Redis time: a
+   * call this store has given up on (its answer would come after `timeoutMs`, so the request was
+   * decided by onError) changes nothing when Redis runs it late — a frozen Redis that resumes does
+   * not charge the limits for requests refused with 503 or judged by the local fallback meanwhile.
+   *
+   * Redis Cluster runs a script only on keys of one slot. Checks are grouped by their `{hash tag}`
+   * (one identity: all its limits in one slot) and each group is checked and charged atomically,
+   * the groups in parallel; when a group rejects, what the others charged is given back. A rejected
+   * request so costs nothing in the end, though for the round trip of the refund the other groups'
+   * limits look spent to concurrent requests (which can only make them stricter, never looser).
+   */
   async consume(checks: readonly LimitCheck[], cost = 1): Promise<Verdict[]> {
-    const args: (string | number)[] = [];
-    for (const c of checks) args.push(this.prefix + c.key);
-    args.push(cost);
-    for (const c of checks) args.push(c.rule.algorithm === 'gcra' ? 0 : 1, c.rule.limit, c.rule.periodMs, c.rule.burst);
-    const flat = await this.deadline(this.client.pclConsume(checks.length, ...args));
+    const started = localNow();
+    const id = `${this.idPrefix}${(this.calls++).toString(36)}`;
+    const groups = this.cluster ? groupBySlot(checks, this.prefix) : [checks.map((_, i) => i)];
+    if (groups.length === 1) return this.deadline(this.script(started, id, checks, cost, true));
+    const parts = groups.map((g) => g.map((i) => checks[i] as LimitCheck));
+    return this.deadline(
+      Promise.allSettled(parts.map((p) => this.script(started, id, p, cost, true))).then((settled) => {
+        const failed = settled.find((r) => r.status === 'rejected');
+        const verdicts = settled.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
+        const allowed = !failed && verdicts.every((v) => v?.every((x) => x.allowed));
+        if (!allowed) {
+          verdicts.forEach((v, n) => {
+            if (v && v.every((x) => x.allowed)) this.refund(id, parts[n] as LimitCheck[], cost);
+          });
+        }
+        if (failed) throw (failed as PromiseRejectedResult).reason;
+        const out: Verdict[] = new Array<Verdict>(checks.length);
+        groups.forEach((g, n) => g.forEach((i, j) => (out[i] = (verdicts[n] as Verdict[])[j] as Verdict)));
+        return out;
+      }),
+    );
+  }
+
+  /** Fire and forget: a refund that is late or lost only leaves the limit stricter. */
+  private refund(id: string, checks: readonly LimitCheck[], cost: number): void {
+    const keys = checks.map((c) => this.prefix + c.key);
+    const rules: number[] = [];
+    for (const c of checks) rules.push(c.rule.algorithm === 'gcra' ? 0 : 1, c.rule.limit, c.rule.periodMs, c.rule.burst);
+    this.client.pclRefund(keys.length, ...keys, cost, id, ...rules).catch(() => {
+      this.errors++;
+    });
+  }
+
+  private async script(started: number, id: string, checks: readonly LimitCheck[], cost: number, mayRetry: boolean): Promise<Verdict[]> {
+    const keys = checks.map((c) => this.prefix + c.key);
+    const rules: number[] = [];
+    for (const c of checks) rules.push(c.rule.algorithm === 'gcra' ? 0 : 1, c.rule.limit, c.rule.periodMs, c.rule.burst);
+    const deadline = this.offset.redisDeadline(started + this.timeoutMs);
+    const sent = localNow();
+    const flat = await this.client.pclConsume(keys.length, ...keys, cost, deadline, id, ...rules);
+    const answered = localNow();
+    // Redis' TIME is in whole ms: the true time is below its value + 1.
+    const sample = (flat[flat.length - 1] as number) + 1 - sent;
+    if (flat[0] === -1) {
+      if (answered - started < this.timeoutMs) {
+        // Refused as late although answered in time: Redis' clock moved ahead of the estimate.
+        this.offset.reset(sample, answered - sent, answered);
+        if (mayRetry) return this.script(started, id, checks, cost, false);
+      }
+      throw new StoreUnavailableError('redis ran the call after its deadline');
+    }
+    this.offset.sample(sample, answered - sent, answered);
     const out: Verdict[] = [];
-    for (let i = 0; i < checks.length; i++) {
+    for (let i = 0; i < keys.length; i++) {
       out.push({
         allowed: flat[i * 4] === 1,
         remaining: flat[i * 4 + 1] as number,

@@ -110,7 +110,7 @@ describe('portcullis CLI', () => {
       'upstreams.orders-v1.timeout',
     ]);
     assert.match(r.stderr, /\n {2}server\.http\.port: must be an integer, got the string "eighty" from the environment\n/);
-    assert.match(r.stderr, /\n {2}routes\[1\]\.rateLimit: not supported yet in this version of Portcullis/);
+    assert.match(r.stderr, /\n {2}routes\[1\]\.rateLimit: must have at least 1 item\n/);
   });
 
   it('validate: a missing environment variable is reported at its path', async () => {

@@ -54,7 +54,7 @@ export class AbuseGuardStage implements Stage {
   readonly name = 'abuse-guard';
   readonly needsBody = false;
   readonly mode: 'enforce' | 'shadow';
-  private readonly guard: BruteForceGuard;
+  readonly guard: BruteForceGuard;
 
   constructor(guard: BruteForceGuard, mode: 'enforce' | 'shadow') {
     this.guard = guard;

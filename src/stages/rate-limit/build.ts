@@ -28,11 +28,14 @@ export function buildStore(raw: { type?: 'memory' | 'redis'; redis?: RawRedis } 
   if (r.url !== undefined && r.cluster !== undefined) {
     issues.push({ path: 'store.redis', message: 'give either url or cluster, not both' });
   }
+  const timeoutMs = r.timeout !== undefined ? parseDuration(r.timeout) : 50;
+  // 0 would fail every store call at once: refused.
+  if (timeoutMs < 1) issues.push({ path: 'store.redis.timeout', message: 'must be at least 1ms' });
   return {
     store: new RedisStore({
       url: r.url,
       cluster: r.cluster,
-      timeoutMs: r.timeout ? parseDuration(r.timeout) : 50,
+      timeoutMs: Math.max(1, timeoutMs),
       keyPrefix: r.keyPrefix ?? 'pcl:',
     }),
     onError: r.onError ?? 'local',

@@ -70,7 +70,8 @@ export class RateLimitStage implements Stage {
   readonly needsBody = false;
   readonly mode: 'enforce' | 'shadow';
   private readonly o: RateLimitOptions;
-  private readonly policyHeader: string;
+  /** The RateLimit-Policy field value of this stage's policies. */
+  readonly policyHeader: string;
   private local: MemoryStore | undefined;
 
   constructor(options: RateLimitOptions) {
@@ -129,12 +130,17 @@ export class RateLimitStage implements Stage {
     const v = verdicts[at] as Verdict;
     const p = used[at] as Policy;
     const headers = ctx.responseHeaders;
-    headers['ratelimit-policy'] = this.policyHeader;
-    headers.ratelimit = `"${p.name}";r=${v.remaining};t=${Math.ceil((v.allowed ? v.resetMs : v.retryAfterMs) / 1000)}`;
+    // Both fields are lists: the identity limits add their items to the pre-auth guard's, so the
+    // client sees every policy that applied to the request.
+    const item = `"${p.name}";r=${v.remaining};t=${Math.ceil((v.allowed ? v.resetMs : v.retryAfterMs) / 1000)}`;
+    const policies = headers['ratelimit-policy'];
+    const current = headers.ratelimit;
+    headers['ratelimit-policy'] = policies === undefined ? this.policyHeader : `${policies}, ${this.policyHeader}`;
+    headers.ratelimit = current === undefined ? item : `${current}, ${item}`;
     if (rejected !== -1) {
       const retryAfter = String(Math.max(1, Math.ceil(v.retryAfterMs / 1000)));
       throw new GatewayError('PCL_RATE_LIMITED', `${p.name}: limit ${p.rule.limit} per ${p.rule.periodMs}ms`, {
-        headers: { 'retry-after': retryAfter, 'ratelimit-policy': this.policyHeader, ratelimit: headers.ratelimit },
+        headers: { 'retry-after': retryAfter, 'ratelimit-policy': headers['ratelimit-policy'], ratelimit: headers.ratelimit },
       });
     }
   }

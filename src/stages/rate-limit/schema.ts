@@ -6,7 +6,7 @@ const Strict = <T extends TProperties>(props: T, description?: string) =>
   Type.Object(props, { additionalProperties: false, ...(description ? { description } : {}) });
 const Duration = (description: string) => Type.String({ pattern: DURATION_PATTERN, description });
 
-const KEY_PART_PATTERN = '^(ip|consumer|apiKey|route|claim:[A-Za-z0-9_.:-]+|header:[A-Za-z0-9!#$%&\'*+.^_`|~-]+)$';
+export const KEY_PART_PATTERN = '^(ip|consumer|apiKey|route|claim:[A-Za-z0-9_.:-]+|header:[A-Za-z0-9!#$%&\'*+.^_`|~-]+)$';
 const KeyPart = Type.String({
   pattern: KEY_PART_PATTERN,
   description: 'ip | consumer | apiKey | route | claim:<path> | header:<name>',

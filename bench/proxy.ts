@@ -1,0 +1,1030 @@
+/**
+ * The reproducible proxy benchmark (`npm run bench`, see docs/performance.md).
+ *
+ * Starts, each as its own child process on 127.0.0.1 (port 0):
+ *   - the upstream            bench/upstream.ts       (node:http, 47-byte JSON)
+ *   - the minimal proxy       bench/minimal-proxy.ts  (node:http + one undici Pool)
+ *   - Portcullis, twice, through its CLI on generated configs: access log off, and access log on
+ *     (written to a file in a temp dir)
+ * and drives them with autocannon from this process: GET, and POST with a 1 KiB JSON body. Rounds
+ * are interleaved (direct, minimal, portcullis, portcullis+log, direct, ...); each measurement is a
+ * warm-up followed by a measured window on the same connections. The report gives the median over
+ * rounds of req/s, p50 and p99 latency, the CPU time per request of the process under test, and the
+ * ratios that matter.
+ *
+ * Every child is killed by its PID at the end, on error and on SIGINT/SIGTERM.
+ */
+import autocannon, { type Instance, type ResponseListener } from 'autocannon';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createReadStream, readFileSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { BENCH_PATH, POST_BODY, READY_RE, UPSTREAM_BODY } from './common.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+// ---------------------------------------------------------------------------------------------
+// Flags
+// ---------------------------------------------------------------------------------------------
+
+const TARGET_KEYS = ['direct', 'minimal', 'portcullis', 'portcullis-log'] as const;
+type TargetKey = (typeof TARGET_KEYS)[number];
+const METHODS = ['GET', 'POST'] as const;
+type Method = (typeof METHODS)[number];
+
+interface Flags {
+  duration: number;
+  warmup: number;
+  connections: number;
+  rounds: number;
+  json: boolean;
+  targets: TargetKey[];
+  methods: Method[];
+  profileDir: string | undefined;
+  maxOther: number;
+  retries: number;
+}
+
+const HELP = `npm run bench -- [options]        (or: node bench/proxy.ts [options])
+
+Measures Portcullis against a direct upstream and a minimal undici proxy. See docs/performance.md.
+
+Options:
+  --duration S      measured seconds per measurement (default 10, 1..600)
+  --warmup S        warm-up seconds before each measurement, same connections (default 2, 0..120)
+  --connections N   concurrent keep-alive connections (default 64, 1..1024)
+  --rounds N        interleaved rounds; the report is the median over rounds (default 3, 1..50)
+  --targets LIST    comma-separated subset of ${TARGET_KEYS.join(',')} (default: all)
+  --methods LIST    comma-separated subset of GET,POST (default: both)
+  --max-other C     a measurement during which processes outside the bench used more than C cores
+                    (another workload on the machine) is repeated (default 0.2; Linux only)
+  --retries N       at most N repeats per measurement; the least disturbed one is kept (default 3, 0..10)
+  --json            also write the results to bench/results/proxy-<timestamp>.json
+  --profile DIR     run the proxies (minimal and Portcullis) under --cpu-prof, writing .cpuprofile files to DIR
+                    (summarise them with: node bench/profile-summary.ts DIR/*.cpuprofile)
+  -h, --help        this text`;
+
+function parseFlags(argv: string[]): Flags {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '2' },
+      connections: { type: 'string', default: '64' },
+      rounds: { type: 'string', default: '3' },
+      targets: { type: 'string', default: TARGET_KEYS.join(',') },
+      methods: { type: 'string', default: METHODS.join(',') },
+      json: { type: 'boolean', default: false },
+      profile: { type: 'string' },
+      'max-other': { type: 'string', default: '0.2' },
+      retries: { type: 'string', default: '3' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    process.exit(0);
+  }
+  const num = (name: string, text: string, min: number, max: number, integer: boolean): number => {
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+      throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'} in ${min}..${max}, got "${text}"`);
+    }
+    return n;
+  };
+  const list = <T extends string>(name: string, text: string, allowed: readonly T[]): T[] => {
+    const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const item of items) {
+      if (!(allowed as readonly string[]).includes(item)) throw new Error(`--${name}: unknown "${item}" (one of ${allowed.join(', ')})`);
+    }
+    if (items.length === 0) throw new Error(`--${name} is empty`);
+    return allowed.filter((a) => items.includes(a)); // canonical order, no duplicates
+  };
+  return {
+    duration: num('duration', values.duration, 1, 600, false),
+    warmup: num('warmup', values.warmup, 0, 120, false),
+    connections: num('connections', values.connections, 1, 1024, true),
+    rounds: num('rounds', values.rounds, 1, 50, true),
+    targets: list('targets', values.targets, TARGET_KEYS),
+    methods: list('methods', values.methods.toUpperCase(), METHODS),
+    json: values.json,
+    profileDir: values.profile === undefined ? undefined : path.resolve(values.profile),
+    maxOther: num('max-other', values['max-other'], 0, 64, false),
+    retries: num('retries', values.retries, 0, 10, true),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes: started with this Node binary, tracked by PID, always killed.
+// ---------------------------------------------------------------------------------------------
+
+interface Child {
+  name: string;
+  proc: ChildProcess;
+  pid: number;
+  /** Last few KB of the child's stdout+stderr, for error messages. */
+  tail: string;
+  exited: Promise<void>;
+}
+
+const children: Child[] = [];
+
+/** bench/reaper.ts: SIGKILLs our children should this process die without stopping them. */
+const reaper = spawn(process.execPath, [path.join(ROOT, 'bench/reaper.ts')], { cwd: ROOT, stdio: ['pipe', 'ignore', 'inherit'] });
+reaper.stdin?.on('error', () => {});
+reaper.unref();
+
+function alive(c: Child): boolean {
+  return c.proc.exitCode === null && c.proc.signalCode === null;
+}
+
+function startChild(name: string, args: string[], options: { holdStdin: boolean }): Child {
+  const proc = spawn(process.execPath, args, {
+    cwd: ROOT,
+    // holdStdin: our children exit when this pipe closes, so they die with the bench even on SIGKILL.
+    stdio: [options.holdStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  if (proc.pid === undefined) throw new Error(`could not start ${name}`);
+  const child: Child = {
+    name,
+    proc,
+    pid: proc.pid,
+    tail: '',
+    exited: new Promise<void>((resolve) => proc.once('exit', () => resolve())),
+  };
+  const keep = (chunk: Buffer): void => {
+    child.tail = (child.tail + chunk.toString('utf8')).slice(-4096);
+  };
+  // Both pipes are always drained: a full pipe would stall the child.
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
+  proc.on('error', (err) => {
+    child.tail += `\n[spawn error] ${err.message}`;
+  });
+  reaper.stdin?.write(`+${proc.pid}\n`);
+  proc.once('exit', () => reaper.stdin?.write(`-${child.pid}\n`));
+  children.push(child);
+  return child;
+}
+
+/** Resolves with the port the child announces on `stream`; rejects on exit or after `timeoutMs`. */
+function waitForPort(child: Child, stream: 'stdout' | 'stderr', re: RegExp, timeoutMs: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let seen = '';
+    const source = stream === 'stdout' ? child.proc.stdout : child.proc.stderr;
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      source?.off('data', onData);
+      child.proc.off('exit', onExit);
+    };
+    const onData = (chunk: Buffer): void => {
+      seen = (seen + chunk.toString('utf8')).slice(-8192);
+      const m = re.exec(seen);
+      if (m) {
+        cleanup();
+        resolve(Number(m[1]));
+      }
+    };
+    const onExit = (code: number | null, signal: string | null): void => {
+      cleanup();
+      reject(new Error(`${child.name} exited (${signal ?? code}) before listening:\n${child.tail}`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`${child.name} did not start listening within ${timeoutMs} ms:\n${child.tail}`));
+    }, timeoutMs);
+    source?.on('data', onData);
+    child.proc.once('exit', onExit);
+  });
+}
+
+function signalAll(signal: NodeJS.Signals): void {
+  for (const c of children) {
+    if (!alive(c)) continue;
+    try {
+      process.kill(c.pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+let stopping: Promise<void> | undefined;
+
+/** SIGTERM every child by PID (Portcullis drains and writes its profile), SIGKILL what is left. */
+function stopChildren(): Promise<void> {
+  stopping ??= (async () => {
+    signalAll('SIGTERM');
+    const all = Promise.all(children.map((c) => c.exited));
+    const timeout = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+    await Promise.race([all, timeout(15_000)]);
+    if (children.some(alive)) {
+      signalAll('SIGKILL');
+      await Promise.race([all, timeout(3_000)]);
+    }
+  })();
+  return stopping;
+}
+
+/** The temp dir (configs, access log); removed at the end, also on a signal. */
+let tmpDir: string | undefined;
+
+process.on('exit', () => {
+  signalAll('SIGKILL');
+  if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+});
+
+let currentLoad: Instance | undefined;
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (interrupted) {
+      signalAll('SIGKILL');
+      process.exit(130);
+    }
+    interrupted = true;
+    process.stderr.write(`\nbench: ${signal}, stopping load and child processes\n`);
+    currentLoad?.stop();
+    void stopChildren().finally(() => process.exit(130));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU time of a process (Linux /proc), and of this one.
+// ---------------------------------------------------------------------------------------------
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 2_000 }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** user+system CPU milliseconds of `pid`, or undefined where /proc is not available. */
+function cpuMs(pid: number): number | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // After "pid (comm) ": state is field 3, utime field 14, stime field 15 (1-based, see proc(5)).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU milliseconds the whole machine spent busy (user, nice, system, steal; interrupt time left out)
+ * from /proc/stat, or undefined elsewhere. Minus the bench's own processes, this is what other
+ * workloads on the machine took during a measurement.
+ */
+function machineBusyMs(): number | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] as string;
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal ...
+    const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[7] ?? 0);
+    return (busy * 1000) / CLK_TCK;
+  } catch {
+    return undefined;
+  }
+}
+
+/** All live bench processes (children, and this one), CPU ms. */
+function benchCpuMs(): number | undefined {
+  let total = selfCpuMs();
+  for (const c of children) {
+    if (!alive(c)) continue;
+    const ms = cpuMs(c.pid);
+    if (ms === undefined) return undefined;
+    total += ms;
+  }
+  return total;
+}
+
+/** Cores used by processes outside the bench over `ms` milliseconds, sampled now. */
+async function foreignCores(ms: number): Promise<number | undefined> {
+  const m0 = machineBusyMs();
+  const b0 = benchCpuMs();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  const m1 = machineBusyMs();
+  const b1 = benchCpuMs();
+  if (m0 === undefined || m1 === undefined || b0 === undefined || b1 === undefined) return undefined;
+  return Math.max(0, m1 - m0 - (b1 - b0)) / (performance.now() - t0);
+}
+
+/** Waits (at most `maxMs`) for a half-second in which other workloads use under `limit` cores. */
+async function waitForQuiet(limit: number, maxMs: number): Promise<number | undefined> {
+  const deadline = performance.now() + maxMs;
+  let other: number | undefined;
+  do {
+    other = await foreignCores(500);
+    if (other === undefined || other <= limit) return other;
+  } while (performance.now() < deadline);
+  return other;
+}
+
+function selfCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Latency recording: 10 µs buckets up to 5 s (autocannon's own histogram has 1 ms resolution).
+// ---------------------------------------------------------------------------------------------
+
+class LatencyRecorder {
+  private static readonly BUCKET_MS = 0.01;
+  private readonly buckets = new Uint32Array(500_000);
+  private overflow = 0;
+  count = 0;
+  sum = 0;
+  max = 0;
+
+  reset(): void {
+    this.buckets.fill(0);
+    this.overflow = 0;
+    this.count = 0;
+    this.sum = 0;
+    this.max = 0;
+  }
+
+  record(ms: number): void {
+    const b = Math.floor(ms / LatencyRecorder.BUCKET_MS);
+    if (b < this.buckets.length) this.buckets[b] = (this.buckets[b] as number) + 1;
+    else this.overflow++;
+    this.count++;
+    this.sum += ms;
+    if (ms > this.max) this.max = ms;
+  }
+
+  /** The p-th percentile in ms (bucket midpoint), NaN without samples. */
+  percentile(p: number): number {
+    if (this.count === 0) return NaN;
+    const rank = Math.max(1, Math.ceil((p / 100) * this.count));
+    let seen = 0;
+    for (let b = 0; b < this.buckets.length; b++) {
+      seen += this.buckets[b] as number;
+      if (seen >= rank) return (b + 0.5) * LatencyRecorder.BUCKET_MS;
+    }
+    return this.max; // in the overflow
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One measurement: autocannon for warm-up + duration; only the window after the warm-up counts.
+// ---------------------------------------------------------------------------------------------
+
+interface Target {
+  key: TargetKey;
+  label: string;
+  url: string;
+  /** The process that serves the target: the upstream itself for "direct". */
+  server: Child;
+}
+
+interface CpuFigures {
+  /** CPU ms in the window. */
+  ms: number;
+  /** CPU µs per completed request. */
+  usPerRequest: number;
+  /** Average cores busy in the window. */
+  cores: number;
+}
+
+interface Measurement {
+  round: number;
+  target: TargetKey;
+  method: Method;
+  seconds: number;
+  requests: number;
+  rps: number;
+  latencyMs: { p50: number; p90: number; p99: number; mean: number; max: number };
+  errors: number;
+  non2xx: number;
+  /** Responses completed over the whole autocannon run, warm-up included. */
+  completedInRun: number;
+  cpu: { server: CpuFigures | null; upstream: CpuFigures | null; loadgen: CpuFigures };
+  /** Cores used by processes outside the bench during the window (null where unknown). */
+  otherCores: number | null;
+  /** How many times this measurement was taken (repeats when other workloads disturbed it). */
+  attempts: number;
+}
+
+const recorder = new LatencyRecorder();
+/** Responses each target completed over every autocannon run, repeats and warm-ups included. */
+const completedByTarget = new Map<TargetKey, number>();
+
+function cpuFigures(ms: number | undefined, requests: number, seconds: number): CpuFigures | null {
+  if (ms === undefined || Number.isNaN(ms)) return null;
+  return { ms, usPerRequest: requests > 0 ? (ms * 1000) / requests : NaN, cores: ms / 1000 / seconds };
+}
+
+function measure(target: Target, method: Method, upstream: Child, flags: Flags, round: number): Promise<Measurement> {
+  recorder.reset();
+  let inWindow = false;
+  let ok = 0;
+  let bad = 0;
+  let errors = 0;
+  let t0 = 0;
+  let t1 = 0;
+  let cpu0 = {
+    server: undefined as number | undefined,
+    upstream: undefined as number | undefined,
+    self: 0,
+    machine: undefined as number | undefined,
+    bench: undefined as number | undefined,
+  };
+  let cpu1 = { ...cpu0 };
+  const snapshot = () => ({
+    server: cpuMs(target.server.pid),
+    upstream: target.server === upstream ? undefined : cpuMs(upstream.pid),
+    self: selfCpuMs(),
+    machine: machineBusyMs(),
+    bench: benchCpuMs(),
+  });
+  const timers: NodeJS.Timeout[] = [];
+  const total = flags.warmup + flags.duration;
+
+  return new Promise<Measurement>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: target.url + BENCH_PATH,
+        connections: flags.connections,
+        pipelining: 1,
+        // One second past the window, so the window never races autocannon's own stop.
+        duration: total + 1,
+        timeout: 10,
+        method,
+        ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: POST_BODY } : {}),
+      },
+      (err, result) => {
+        for (const t of timers) clearTimeout(t);
+        currentLoad = undefined;
+        if (err) return reject(err);
+        if (interrupted) return reject(new Error('interrupted'));
+        if (t1 === 0) return reject(new Error(`${target.key} ${method}: the load ended before the measured window did`));
+        const seconds = (t1 - t0) / 1000;
+        const completedInRun = Object.values(result.statusCodeStats ?? {}).reduce((n, s) => n + Number(s.count), 0);
+        completedByTarget.set(target.key, (completedByTarget.get(target.key) ?? 0) + completedInRun);
+        resolve({
+          round,
+          target: target.key,
+          method,
+          seconds,
+          requests: ok,
+          rps: ok / seconds,
+          latencyMs: {
+            p50: recorder.percentile(50),
+            p90: recorder.percentile(90),
+            p99: recorder.percentile(99),
+            mean: recorder.count > 0 ? recorder.sum / recorder.count : NaN,
+            max: recorder.max,
+          },
+          errors,
+          non2xx: bad,
+          completedInRun,
+          cpu: {
+            server: cpuFigures(sub(cpu1.server, cpu0.server), ok, seconds),
+            upstream: cpuFigures(sub(cpu1.upstream, cpu0.upstream), ok, seconds),
+            loadgen: cpuFigures(cpu1.self - cpu0.self, ok, seconds) as CpuFigures,
+          },
+          otherCores: otherCores(sub(cpu1.machine, cpu0.machine), sub(cpu1.bench, cpu0.bench), seconds),
+          attempts: 1,
+        });
+      },
+    );
+    currentLoad = instance;
+    instance.on('response', ((_client, statusCode, _bytes, responseTime) => {
+      if (!inWindow) return;
+      if (statusCode >= 200 && statusCode < 300) {
+        ok++;
+        recorder.record(responseTime);
+      } else {
+        bad++;
+      }
+    }) satisfies ResponseListener);
+    instance.on('reqError', () => {
+      if (inWindow) errors++;
+    });
+    instance.once('start', () => {
+      timers.push(
+        setTimeout(() => {
+          cpu0 = snapshot();
+          t0 = performance.now();
+          inWindow = true;
+          timers.push(
+            setTimeout(() => {
+              inWindow = false;
+              t1 = performance.now();
+              cpu1 = snapshot();
+            }, flags.duration * 1000),
+          );
+        }, flags.warmup * 1000),
+      );
+    });
+    // Hard bound: autocannon must be done well after its duration plus its request timeout.
+    timers.push(
+      setTimeout(() => {
+        instance.stop();
+        reject(new Error(`${target.key} ${method}: autocannon did not finish in time`));
+      }, (total + 30) * 1000),
+    );
+  });
+}
+
+function otherCores(machineMs: number | undefined, benchMs: number | undefined, seconds: number): number | null {
+  if (machineMs === undefined || benchMs === undefined) return null;
+  return Math.max(0, machineMs - benchMs) / 1000 / seconds;
+}
+
+/**
+ * A measurement, repeated (at most flags.retries times) while other workloads on the machine took
+ * more than flags.maxOther cores during it; the least disturbed attempt is kept.
+ */
+async function measureUndisturbed(target: Target, method: Method, upstream: Child, flags: Flags, round: number): Promise<Measurement> {
+  let best: Measurement | undefined;
+  for (let attempt = 1; attempt <= flags.retries + 1; attempt++) {
+    await waitForQuiet(flags.maxOther, 30_000);
+    if (interrupted) throw new Error('interrupted');
+    const m = await measure(target, method, upstream, flags, round);
+    if (!best || (m.otherCores ?? 0) < (best.otherCores ?? 0)) best = m;
+    best.attempts = attempt;
+    if (m.otherCores === null || m.otherCores <= flags.maxOther) break;
+    process.stderr.write(
+      `  (${target.label} ${method}: other processes used ${fmt(m.otherCores)} cores during the window` +
+        `${attempt <= flags.retries ? ', repeating' : ''})\n`,
+    );
+  }
+  return best as Measurement;
+}
+
+function sub(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined ? undefined : a - b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup: upstream, minimal proxy, Portcullis (through its CLI) on generated configs.
+// ---------------------------------------------------------------------------------------------
+
+function portcullisConfig(upstreamPort: number, accessLog: string, flags: Flags): string {
+  const perIp = Math.max(256, flags.connections * 4);
+  return `# Generated by bench/proxy.ts
+server:
+  http:
+    host: 127.0.0.1
+    port: 0
+    redirectToHttps: false
+  limits:
+    maxConnections: ${Math.max(10_000, perIp)}
+    # warm-up and measurement connections of consecutive runs may briefly overlap
+    maxConnectionsPerIp: ${perIp}
+  shutdownTimeout: 5s
+logging:
+  accessLog: ${JSON.stringify(accessLog)}
+upstreams:
+  bench:
+    targets:
+      - ${JSON.stringify(`http://127.0.0.1:${upstreamPort}`)}
+    maxConnections: ${poolSize(flags)}
+routes:
+  - name: bench
+    match: { path: /api/*, methods: [GET, POST] }
+    auth: public
+    upstream: bench
+`;
+}
+
+/** Upstream connections per proxy: the same for the minimal proxy and Portcullis. */
+function poolSize(flags: Flags): number {
+  return Math.max(128, flags.connections);
+}
+
+/** Node flags that make a proxy child write a CPU profile on exit (with --profile). */
+function profileFlags(name: string, flags: Flags): string[] {
+  return flags.profileDir ? ['--cpu-prof', '--cpu-prof-dir', flags.profileDir, '--cpu-prof-name', `${name}.${Date.now()}.cpuprofile`] : [];
+}
+
+async function startPortcullis(name: string, configFile: string, flags: Flags): Promise<{ child: Child; port: number }> {
+  const child = startChild(name, [...profileFlags(name, flags), path.join(ROOT, 'src/cli/main.ts'), 'start', '--config', configFile], { holdStdin: false });
+  const port = await waitForPort(child, 'stderr', /listening on http:\/\/127\.0\.0\.1:(\d+)/, 20_000);
+  return { child, port };
+}
+
+/** One GET and one POST through the target: 200 and the upstream's exact body, or an error. */
+async function sanityCheck(target: Target): Promise<void> {
+  for (const method of METHODS) {
+    const res = await request(target.url + BENCH_PATH, {
+      method,
+      headersTimeout: 5_000,
+      bodyTimeout: 5_000,
+      ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: POST_BODY } : {}),
+    });
+    const body = Buffer.from(await res.body.arrayBuffer());
+    if (res.statusCode !== 200 || !body.equals(UPSTREAM_BODY)) {
+      throw new Error(`${target.label} ${method}: expected 200 with the upstream body, got ${res.statusCode} ${body.toString('utf8').slice(0, 200)}`);
+    }
+  }
+}
+
+async function upstreamStats(port: number): Promise<{ requests: number; bodyRequests: number; bodyBytes: number }> {
+  const res = await request(`http://127.0.0.1:${port}/__bench/stats`, { headersTimeout: 5_000, bodyTimeout: 5_000 });
+  return (await res.body.json()) as { requests: number; bodyRequests: number; bodyBytes: number };
+}
+
+async function countLines(file: string): Promise<number> {
+  let n = 0;
+  for await (const chunk of createReadStream(file)) {
+    const buf = chunk as Buffer;
+    for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) n++;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+// ---------------------------------------------------------------------------------------------
+
+function median(values: number[]): number {
+  const v = values.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+}
+
+interface Summary {
+  target: TargetKey;
+  label: string;
+  method: Method;
+  rounds: number;
+  rps: number;
+  rpsMin: number;
+  rpsMax: number;
+  p50: number;
+  p99: number;
+  serverUsPerRequest: number;
+  serverCores: number;
+  errors: number;
+  non2xx: number;
+  /** Largest load from other workloads seen in a kept measurement, cores. */
+  otherCoresMax: number;
+}
+
+function summarise(results: Measurement[], targets: Target[], methods: Method[]): Summary[] {
+  const out: Summary[] = [];
+  for (const method of methods) {
+    for (const t of targets) {
+      const ms = results.filter((r) => r.target === t.key && r.method === method);
+      if (ms.length === 0) continue;
+      out.push({
+        target: t.key,
+        label: t.label,
+        method,
+        rounds: ms.length,
+        rps: median(ms.map((m) => m.rps)),
+        rpsMin: Math.min(...ms.map((m) => m.rps)),
+        rpsMax: Math.max(...ms.map((m) => m.rps)),
+        p50: median(ms.map((m) => m.latencyMs.p50)),
+        p99: median(ms.map((m) => m.latencyMs.p99)),
+        serverUsPerRequest: median(ms.map((m) => m.cpu.server?.usPerRequest ?? NaN)),
+        serverCores: median(ms.map((m) => m.cpu.server?.cores ?? NaN)),
+        errors: ms.reduce((n, m) => n + m.errors, 0),
+        non2xx: ms.reduce((n, m) => n + m.non2xx, 0),
+        otherCoresMax: Math.max(...ms.map((m) => m.otherCores ?? NaN)),
+      });
+    }
+  }
+  return out;
+}
+
+interface Comparison {
+  method: Method;
+  name: string;
+  of: TargetKey;
+  to: TargetKey;
+  /** Ratio of the median throughputs. */
+  throughputRatio: number;
+  /** Median, min and max of the per-round ratios (same round, adjacent in time). */
+  perRoundRatioMedian: number;
+  perRoundRatioMin: number;
+  perRoundRatioMax: number;
+  p50DeltaMs: number;
+  p99DeltaMs: number;
+  /** Ratio of the median CPU µs per request of the two serving processes. */
+  cpuPerRequestRatio: number;
+}
+
+const COMPARISONS: { name: string; of: TargetKey; to: TargetKey }[] = [
+  { name: 'Portcullis / minimal proxy', of: 'portcullis', to: 'minimal' },
+  { name: 'Portcullis / direct', of: 'portcullis', to: 'direct' },
+  { name: 'minimal proxy / direct', of: 'minimal', to: 'direct' },
+  { name: 'Portcullis+log / minimal proxy', of: 'portcullis-log', to: 'minimal' },
+  { name: 'Portcullis+log / Portcullis', of: 'portcullis-log', to: 'portcullis' },
+];
+
+function compare(results: Measurement[], summaries: Summary[], methods: Method[]): Comparison[] {
+  const out: Comparison[] = [];
+  for (const method of methods) {
+    for (const c of COMPARISONS) {
+      const a = summaries.find((s) => s.method === method && s.target === c.of);
+      const b = summaries.find((s) => s.method === method && s.target === c.to);
+      if (!a || !b) continue;
+      const perRound: number[] = [];
+      for (const r of new Set(results.map((m) => m.round))) {
+        const ra = results.find((m) => m.round === r && m.method === method && m.target === c.of);
+        const rb = results.find((m) => m.round === r && m.method === method && m.target === c.to);
+        if (ra && rb) perRound.push(ra.rps / rb.rps);
+      }
+      out.push({
+        method,
+        ...c,
+        throughputRatio: a.rps / b.rps,
+        perRoundRatioMedian: median(perRound),
+        perRoundRatioMin: Math.min(...perRound),
+        perRoundRatioMax: Math.max(...perRound),
+        p50DeltaMs: a.p50 - b.p50,
+        p99DeltaMs: a.p99 - b.p99,
+        cpuPerRequestRatio: a.serverUsPerRequest / b.serverUsPerRequest,
+      });
+    }
+  }
+  return out;
+}
+
+const fmtInt = (n: number): string => (Number.isNaN(n) ? 'n/a' : Math.round(n).toLocaleString('en-US'));
+const fmt = (n: number, digits = 2): string => (Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
+const signed = (n: number, digits = 2): string => (Number.isNaN(n) ? 'n/a' : `${n >= 0 ? '+' : ''}${n.toFixed(digits)}`);
+
+function table(header: string[], rows: string[][], rightAlign: boolean[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (rightAlign[i] ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+interface Machine {
+  cpuModel: string;
+  logicalCores: number;
+  availableParallelism: number;
+  memoryGiB: number;
+  os: string;
+  node: string;
+  autocannon: string;
+  undici: string;
+  portcullis: string;
+  commit: string;
+}
+
+function machineInfo(): Machine {
+  const version = (pkg: string) => {
+    try {
+      return (JSON.parse(readFileSync(path.join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      return 'unknown';
+    }
+  };
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', timeout: 5_000 }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8', timeout: 5_000 }).trim();
+    if (dirty) commit += '-dirty';
+  } catch {
+    // not a git checkout
+  }
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    logicalCores: cpus.length,
+    availableParallelism: os.availableParallelism(),
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    autocannon: version('autocannon'),
+    undici: version('undici'),
+    portcullis: (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+    commit,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------------
+
+const LABELS: Record<TargetKey, string> = {
+  direct: 'direct upstream',
+  minimal: 'minimal proxy',
+  portcullis: 'Portcullis',
+  'portcullis-log': 'Portcullis+log',
+};
+
+async function main(): Promise<number> {
+  let flags: Flags;
+  try {
+    flags = parseFlags(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n\n${HELP}\n`);
+    return 2;
+  }
+  const machine = machineInfo();
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'portcullis-bench-'));
+  tmpDir = tmp;
+  reaper.stdin?.write(`dir ${tmp}\n`);
+  const accessLogFile = path.join(tmp, 'access.log');
+  if (flags.profileDir) await mkdir(flags.profileDir, { recursive: true });
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+
+  try {
+    log(`bench: machine ${machine.cpuModel}, ${machine.logicalCores} logical cores, Node ${machine.node}`);
+    // --- processes ---
+    const upstream = startChild('upstream', [path.join(ROOT, 'bench/upstream.ts'), '0'], { holdStdin: true });
+    const upstreamPort = await waitForPort(upstream, 'stdout', READY_RE, 15_000);
+    const targets: Target[] = [];
+    if (flags.targets.includes('direct')) {
+      targets.push({ key: 'direct', label: LABELS.direct, url: `http://127.0.0.1:${upstreamPort}`, server: upstream });
+    }
+    if (flags.targets.includes('minimal')) {
+      const minimal = startChild(
+        'minimal-proxy',
+        [...profileFlags('minimal-proxy', flags), path.join(ROOT, 'bench/minimal-proxy.ts'), `http://127.0.0.1:${upstreamPort}`, '0', String(poolSize(flags))],
+        { holdStdin: true },
+      );
+      const port = await waitForPort(minimal, 'stdout', READY_RE, 15_000);
+      targets.push({ key: 'minimal', label: LABELS.minimal, url: `http://127.0.0.1:${port}`, server: minimal });
+    }
+    for (const key of ['portcullis', 'portcullis-log'] as const) {
+      if (!flags.targets.includes(key)) continue;
+      const configFile = path.join(tmp, `${key}.yaml`);
+      await writeFile(configFile, portcullisConfig(upstreamPort, key === 'portcullis' ? 'off' : accessLogFile, flags));
+      const { child, port } = await startPortcullis(key, configFile, flags);
+      targets.push({ key, label: LABELS[key], url: `http://127.0.0.1:${port}`, server: child });
+    }
+    for (const t of targets) log(`bench: ${t.label.padEnd(16)} ${t.url}  (pid ${t.server.pid})`);
+
+    for (const t of targets) await sanityCheck(t);
+    const statsBefore = await upstreamStats(upstreamPort);
+
+    // --- load ---
+    const perMeasurement = flags.warmup + flags.duration + 1.5;
+    const count = flags.rounds * flags.methods.length * targets.length;
+    log(
+      `bench: ${count} measurements of ${flags.warmup}s warm-up + ${flags.duration}s, ${flags.connections} connections; ` +
+        `about ${Math.ceil((count * perMeasurement) / 60)} min`,
+    );
+    const results: Measurement[] = [];
+    for (let round = 1; round <= flags.rounds; round++) {
+      for (const method of flags.methods) {
+        for (const t of targets) {
+          if (interrupted) throw new Error('interrupted');
+          for (const c of children) if (!alive(c)) throw new Error(`${c.name} (pid ${c.pid}) died:\n${c.tail}`);
+          const m = await measureUndisturbed(t, method, upstream, flags, round);
+          results.push(m);
+          log(
+            `  round ${round}/${flags.rounds} ${method.padEnd(4)} ${t.label.padEnd(16)} ${fmtInt(m.rps).padStart(7)} req/s` +
+              `  p50 ${fmt(m.latencyMs.p50)} ms  p99 ${fmt(m.latencyMs.p99)} ms` +
+              (m.cpu.server ? `  server ${fmt(m.cpu.server.usPerRequest, 1)} µs/req (${fmt(m.cpu.server.cores)} cores)` : '') +
+              (m.cpu.upstream ? `  upstream ${fmt(m.cpu.upstream.cores)}` : '') +
+              `  loadgen ${fmt(m.cpu.loadgen.cores)}` +
+              (m.otherCores !== null ? `  other ${fmt(m.otherCores)}` : '') +
+              (m.errors + m.non2xx > 0 ? `  errors ${m.errors} non-2xx ${m.non2xx}` : ''),
+          );
+        }
+      }
+    }
+
+    // --- checks after the load ---
+    const statsAfter = await upstreamStats(upstreamPort);
+    const posted = statsAfter.bodyRequests - statsBefore.bodyRequests;
+    const checks: Record<string, unknown> = {
+      upstreamPostRequests: posted,
+      upstreamBytesPerPost: posted > 0 ? (statsAfter.bodyBytes - statsBefore.bodyBytes) / posted : null,
+    };
+    const logTarget = targets.find((t) => t.key === 'portcullis-log');
+    await stopChildren();
+    if (logTarget) {
+      // + the two sanity-check requests
+      const served = (completedByTarget.get('portcullis-log') ?? 0) + 2;
+      const lines = await countLines(accessLogFile).catch(() => 0);
+      checks.accessLogLines = lines;
+      checks.accessLogBytes = (await stat(accessLogFile).catch(() => ({ size: 0 }))).size;
+      checks.portcullisLogResponsesCompleted = served;
+    }
+
+    // --- report ---
+    const summaries = summarise(results, targets, flags.methods);
+    const comparisons = compare(results, summaries, flags.methods);
+    const report = renderReport(machine, flags, summaries, comparisons, checks);
+    process.stdout.write(`${report}\n`);
+
+    if (flags.json) {
+      const dir = path.join(ROOT, 'bench/results');
+      await mkdir(dir, { recursive: true });
+      const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+      const file = path.join(dir, `proxy-${stamp}.json`);
+      const target = targetVerdict(comparisons);
+      await writeFile(
+        file,
+        `${JSON.stringify({ version: 1, date: new Date().toISOString(), machine, options: flags, summary: summaries, comparisons, target, checks, measurements: results }, null, 2)}\n`,
+      );
+      log(`bench: wrote ${path.relative(process.cwd(), file)}`);
+    }
+    return 0;
+  } finally {
+    await stopChildren();
+    await rm(tmp, { recursive: true, force: true });
+    tmpDir = undefined;
+    reaper.stdin?.end();
+  }
+}
+
+function targetVerdict(comparisons: Comparison[]): { goal: string; met: boolean | null; ratios: Record<string, number> } {
+  const relevant = comparisons.filter((c) => c.of === 'portcullis' && c.to === 'minimal');
+  const ratios = Object.fromEntries(relevant.map((c) => [c.method, Math.round(c.throughputRatio * 1000) / 1000]));
+  return {
+    goal: 'Portcullis (access log off) throughput >= 0.90 x minimal proxy, for every method',
+    met: relevant.length === 0 ? null : relevant.every((c) => c.throughputRatio >= 0.9),
+    ratios,
+  };
+}
+
+function renderReport(machine: Machine, flags: Flags, summaries: Summary[], comparisons: Comparison[], checks: Record<string, unknown>): string {
+  const out: string[] = [];
+  out.push('');
+  out.push(`Portcullis proxy benchmark — ${new Date().toISOString()}`);
+  out.push(
+    `machine: ${machine.cpuModel}, ${machine.logicalCores} logical cores (available parallelism ${machine.availableParallelism}), ` +
+      `${machine.memoryGiB} GiB, ${machine.os}`,
+  );
+  out.push(`software: Node ${machine.node}, autocannon ${machine.autocannon}, undici ${machine.undici}, Portcullis ${machine.portcullis} (${machine.commit})`);
+  out.push(
+    `load: ${flags.connections} connections, ${flags.warmup}s warm-up + ${flags.duration}s measured, ${flags.rounds} interleaved round(s); ` +
+      `GET, and POST with a ${POST_BODY.length}-byte JSON body; upstream answers ${UPSTREAM_BODY.length} bytes`,
+  );
+  if (machine.logicalCores <= 4) {
+    out.push(`note: load generator, proxy and upstream share ${machine.logicalCores} cores; compare ratios, not absolute numbers`);
+  }
+  out.push('');
+  out.push('Median over rounds. Latency: autocannon response time (10 µs buckets). Server CPU: user+sys of the serving process');
+  out.push('(the upstream for "direct"), per request and in cores. Other cores: the most CPU that processes outside the bench');
+  out.push('took during a kept measurement (should be ~0).');
+  out.push(
+    table(
+      ['method', 'target', 'req/s', 'min..max req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'server cores', 'other cores', 'errors'],
+      summaries.map((s) => [
+        s.method,
+        s.label,
+        fmtInt(s.rps),
+        `${fmtInt(s.rpsMin)}..${fmtInt(s.rpsMax)}`,
+        fmt(s.p50),
+        fmt(s.p99),
+        fmt(s.serverUsPerRequest, 1),
+        fmt(s.serverCores),
+        `≤${fmt(s.otherCoresMax)}`,
+        String(s.errors + s.non2xx),
+      ]),
+      [false, false, true, true, true, true, true, true, true, true],
+    ),
+  );
+  out.push('');
+  out.push('Ratios (of the median throughputs; of the throughputs within each round; latency deltas of the medians; of server CPU per request)');
+  out.push(
+    table(
+      ['method', 'comparison', 'throughput', 'per-round median [min..max]', 'Δp50 ms', 'Δp99 ms', 'CPU/req'],
+      comparisons.map((c) => [
+        c.method,
+        c.name,
+        fmt(c.throughputRatio, 3),
+        `${fmt(c.perRoundRatioMedian, 3)} [${fmt(c.perRoundRatioMin, 3)}..${fmt(c.perRoundRatioMax, 3)}]`,
+        signed(c.p50DeltaMs),
+        signed(c.p99DeltaMs),
+        fmt(c.cpuPerRequestRatio, 2),
+      ]),
+      [false, false, true, true, true, true, true],
+    ),
+  );
+  const verdict = targetVerdict(comparisons);
+  if (verdict.met !== null) {
+    const parts = Object.entries(verdict.ratios).map(([m, r]) => `${m} ${r.toFixed(3)}`);
+    out.push('');
+    out.push(`release target: Portcullis >= 0.90 x minimal proxy throughput: ${verdict.met ? 'MET' : 'NOT MET'} (${parts.join(', ')})`);
+  }
+  out.push('');
+  out.push(`checks: ${JSON.stringify(checks)}`);
+  return out.join('\n');
+}
+
+// Exit explicitly: idle keep-alive sockets of the sanity-check client would otherwise linger.
+main().then(
+  (code) => process.exit(code),
+  async (err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    await stopChildren();
+    process.exit(interrupted ? 130 : 1);
+  },
+);
