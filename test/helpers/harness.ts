@@ -2,6 +2,7 @@
  * Test harness: real upstream servers on port 0 that record what they received, a gateway started
  * in-process from YAML text, generated certificates, and a raw-socket client for byte-exact tests.
  */
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -223,4 +224,57 @@ export function rawJsonBody(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+export interface ParsedResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Splits what the server sent into HTTP/1 responses (Content-Length or chunked bodies). */
+export function parseResponses(text: string): ParsedResponse[] {
+  const out: ParsedResponse[] = [];
+  let rest = text;
+  while (rest.startsWith('HTTP/1.')) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end === -1) break;
+    const lines = rest.slice(0, end).split('\r\n');
+    const status = Number((lines[0] ?? '').split(' ')[1]);
+    const headers: Record<string, string> = {};
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(':');
+      headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    rest = rest.slice(end + 4);
+    let body = '';
+    if (status >= 200 && headers['content-length'] !== undefined) {
+      const len = Number(headers['content-length']);
+      body = rest.slice(0, len);
+      rest = rest.slice(len);
+    } else if (status >= 200 && headers['transfer-encoding'] === 'chunked') {
+      for (;;) {
+        const eol = rest.indexOf('\r\n');
+        const size = Number.parseInt(rest.slice(0, eol), 16);
+        rest = rest.slice(eol + 2);
+        if (!(size > 0)) {
+          rest = rest.slice(2);
+          break;
+        }
+        body += rest.slice(0, size);
+        rest = rest.slice(size + 2);
+      }
+    } else if (status >= 200) {
+      body = rest;
+      rest = '';
+    }
+    out.push({ status, headers, body });
+  }
+  return out;
+}
+
+export function problemCode(res: ParsedResponse | undefined): string | undefined {
+  if (!res) return undefined;
+  assert.equal(res.headers['content-type'], 'application/problem+json', 'a rejection is application/problem+json');
+  return (JSON.parse(res.body) as { code?: string }).code;
 }

@@ -21,7 +21,10 @@ import {
   plainConfig,
   rawRequest,
   startGateway,
+  parseResponses,
+  problemCode,
   startUpstream,
+  type ParsedResponse,
   type CertFiles,
   type TestGateway,
   type TestUpstream,
@@ -30,58 +33,6 @@ import {
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-interface ParsedResponse {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** Splits what the server sent into HTTP/1 responses (Content-Length or chunked bodies). */
-function parseResponses(text: string): ParsedResponse[] {
-  const out: ParsedResponse[] = [];
-  let rest = text;
-  while (rest.startsWith('HTTP/1.')) {
-    const end = rest.indexOf('\r\n\r\n');
-    if (end === -1) break;
-    const lines = rest.slice(0, end).split('\r\n');
-    const status = Number((lines[0] ?? '').split(' ')[1]);
-    const headers: Record<string, string> = {};
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(':');
-      headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-    }
-    rest = rest.slice(end + 4);
-    let body = '';
-    if (status >= 200 && headers['content-length'] !== undefined) {
-      const len = Number(headers['content-length']);
-      body = rest.slice(0, len);
-      rest = rest.slice(len);
-    } else if (status >= 200 && headers['transfer-encoding'] === 'chunked') {
-      for (;;) {
-        const eol = rest.indexOf('\r\n');
-        const size = Number.parseInt(rest.slice(0, eol), 16);
-        rest = rest.slice(eol + 2);
-        if (!(size > 0)) {
-          rest = rest.slice(2);
-          break;
-        }
-        body += rest.slice(0, size);
-        rest = rest.slice(size + 2);
-      }
-    } else if (status >= 200) {
-      body = rest;
-      rest = '';
-    }
-    out.push({ status, headers, body });
-  }
-  return out;
-}
-
-function problemCode(res: ParsedResponse | undefined): string | undefined {
-  if (!res) return undefined;
-  assert.equal(res.headers['content-type'], 'application/problem+json', 'a rejection is application/problem+json');
-  return (JSON.parse(res.body) as { code?: string }).code;
-}
 
 interface UpstreamHead {
   line: string;
