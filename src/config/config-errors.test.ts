@@ -662,9 +662,12 @@ const cases: Case[] = [
 
   // --- keys later releases own: known, and rejected where they stand ---
   {
-    name: 'route concurrency (the reference form) is still not supported',
-    yaml: routeLimit('[{ by: consumer, limit: 10, per: 1s }]\n    concurrency: { by: consumer, limit: 20 }'),
-    expect: [{ path: 'routes[0].concurrency', messageIncludes: `${NOT_YET} (concurrency limits); remove this key` }],
+    name: 'route concurrency: missing limit, bad by, ttl under 1s',
+    yaml: routeLimit('[{ by: consumer, limit: 10, per: 1s }]\n    concurrency: { by: ipp, ttl: 10ms }'),
+    expect: [
+      { path: 'routes[0].concurrency.by', messageIncludes: 'must be ip, consumer, apiKey, route, claim:<path> or header:<name>' },
+      { path: 'routes[0].concurrency.limit', messageIncludes: 'is required' },
+    ],
   },
   {
     name: 'every route policy key',
@@ -672,12 +675,11 @@ const cases: Case[] = [
     match: { path: /a }
     auth: public
     upstream: orders-v1
-    concurrency: { limit: 1 }
     validate: { maxBodyBytes: 1kb }
     threats: { mode: block }
     ipFilter: { deny: [10.0.0.0/8] }
     cors: { origins: ["https://a.example"] }`),
-    expect: ['concurrency', 'validate', 'threats', 'ipFilter', 'cors'].map((k) => ({
+    expect: ['validate', 'threats', 'ipFilter', 'cors'].map((k) => ({
       path: `routes[0].${k}`,
       messageIncludes: NOT_YET,
     })),

@@ -14,7 +14,8 @@ import type { RawAuthorize } from '../stages/authenticate/schema.ts';
 import { AuthorizeStage, type AuthorizeRules } from '../stages/authorize/authorize.ts';
 import { compileTransform } from '../stages/transform/transform.ts';
 import { AbuseGuardStage, BruteForceGuard } from '../stages/abuse-guard/abuse-guard.ts';
-import { buildDefaultPolicies, buildRouteLimits, buildStore } from '../stages/rate-limit/build.ts';
+import { buildDefaultPolicies, buildRouteLimits, buildStore, keyParts } from '../stages/rate-limit/build.ts';
+import { ConcurrencyStage } from '../stages/concurrency/concurrency.ts';
 import type { Store } from '../store/store.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import type { CompiledTransform } from '../stages/transform/transform.ts';
@@ -284,6 +285,20 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
       stages.push(new AuthorizeStage(authorizeRules(r.authorize), mode));
     }
     if (rateLimits.identity) stages.push(rateLimits.identity);
+    if (r.concurrency) {
+      const ttlMs = r.concurrency.ttl ? parseDuration(r.concurrency.ttl) : 300_000;
+      if (ttlMs < 1000) issues.push({ path: `${at}.concurrency.ttl`, message: 'must be at least 1s' });
+      stages.push(new ConcurrencyStage({
+        routeName: r.name,
+        by: keyParts(r.concurrency.by),
+        limit: r.concurrency.limit,
+        ttlMs,
+        store: storeSettings.store,
+        mode,
+        onError: storeSettings.onError,
+        instances: storeSettings.instances,
+      }));
+    }
     const transform = compileTransform(r.transform, at, issues);
     if (issues.length > before) return;
     const route: CompiledRoute = {

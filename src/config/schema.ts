@@ -16,7 +16,7 @@ import {
   MtlsAuthenticatorSchema,
   TransformSchema,
 } from '../stages/authenticate/schema.ts';
-import { BruteForceSchema, RateLimitSchema, RedisSchema } from '../stages/rate-limit/schema.ts';
+import { BruteForceSchema, ConcurrencySchema, RateLimitSchema, RedisSchema } from '../stages/rate-limit/schema.ts';
 
 /** Names of routes and upstreams. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
@@ -239,7 +239,7 @@ const Route = Strict({
   ),
   authorize: Type.Optional(AuthorizeSchema),
   rateLimit: Type.Optional(RateLimitSchema),
-  concurrency: Type.Optional(Unsupported('concurrency limits')),
+  concurrency: Type.Optional(ConcurrencySchema),
   validate: Type.Optional(Unsupported('request validation')),
   threats: Type.Optional(Unsupported('threat detection')),
   ipFilter: Type.Optional(Unsupported('IP filtering')),

@@ -75,7 +75,6 @@ const SCHEMA_PHASE = [
   'upstreams.orders-v1.circuitBreaker',
   'upstreams.orders-v2.tls',
   'routes[1].validate',
-  'routes[2].concurrency',
   'routes[2].validate',
   'routes[2].upstream.split',
   'routes[2].cors',
@@ -184,7 +183,7 @@ describe('the reference configuration shape', () => {
       const [create, catalog, health] = gw.routes.slice(1);
       // No own rateLimit and no identity entries in the defaults: the ip guard only.
       assert.deepEqual(create?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'authorize']);
-      assert.deepEqual(catalog?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate']);
+      assert.deepEqual(catalog?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'concurrency']);
       // A public route is guarded too: a banned or flooding IP is refused everywhere.
       assert.deepEqual(health?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit']);
 

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   PCL_AUTHZ_FORBIDDEN: { status: 403, title: 'Forbidden' },
   PCL_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   PCL_RATE_LIMIT_UNAVAILABLE: { status: 503, title: 'Rate limits cannot be checked right now' },
+  PCL_CONCURRENCY_LIMITED: { status: 429, title: 'Too many concurrent requests' },
   PCL_ABUSE_BANNED: { status: 429, title: 'Too many failed attempts' },
   PCL_UPSTREAM_TIMEOUT: { status: 504, title: 'The backend did not answer in time' },
   PCL_UPSTREAM_UNREACHABLE: { status: 502, title: 'The backend could not be reached' },

@@ -45,6 +45,20 @@ export class RequestContext {
   responseHeaders: Record<string, string> = {};
   /** Free-form notes for the log (store fallbacks, ...). */
   notes: string[] = [];
+  private finishers: (() => void)[] | undefined = undefined;
+
+  /** Registers work for the end of the exchange (releasing a concurrency slot), whatever its outcome. */
+  onFinish(fn: () => void): void {
+    (this.finishers ??= []).push(fn);
+  }
+
+  /** Runs the registered end-of-exchange work once. */
+  finish(): void {
+    const f = this.finishers;
+    if (f === undefined) return;
+    this.finishers = undefined;
+    for (const fn of f) fn();
+  }
   bytesOut = 0;
 
   constructor(init: {

@@ -156,6 +156,7 @@ export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyRespons
     if (done) return;
     done = true;
     runtime.inflight--;
+    c.finish();
     runtime.accessLog.write(c, performance.now(), info.userAgent);
   };
   const fail = (err: unknown): void => {

@@ -125,6 +125,32 @@ export class MemoryStore implements Store {
     this.entries.delete(key);
   }
 
+  /** In-process semaphores: key → holders. Holders always release (the gateway's own requests). */
+  private readonly slots = new Map<string, Set<string>>();
+
+  acquire(key: string, holder: string, limit: number): boolean {
+    let held = this.slots.get(key);
+    if (held === undefined) {
+      held = new Set();
+      this.slots.set(key, held);
+    }
+    if (held.size >= limit) return false;
+    held.add(holder);
+    return true;
+  }
+
+  release(key: string, holder: string): void {
+    const held = this.slots.get(key);
+    if (held === undefined) return;
+    held.delete(holder);
+    if (held.size === 0) this.slots.delete(key);
+  }
+
+  /** Number of keys with slots held. */
+  get semaphores(): number {
+    return this.slots.size;
+  }
+
   /** Drops expired entries; bounded work per call. */
   sweep(limit = 10_000): void {
     const now = this.now();
@@ -138,5 +164,6 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.entries.clear();
+    this.slots.clear();
   }
 }

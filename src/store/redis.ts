@@ -115,6 +115,17 @@ return 1
 `;
 
 /** KEYS[1] counter; ARGV[1] ttl ms (set on the first increment only). */
+/** KEYS[1] semaphore zset; ARGV: holder, limit, ttl ms. Members score their expiry (server time). */
+const ACQUIRE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+`;
+
 const INCREMENT = `
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
@@ -205,6 +216,7 @@ type Scripted = Client & {
   pclConsume(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
   pclRefund(numKeys: number, ...args: (string | number)[]): Promise<number>;
   pclIncrement(key: string, ttl: number): Promise<number>;
+  pclAcquire(key: string, holder: string, limit: number, ttl: number): Promise<number>;
 };
 
 export class RedisStore implements Store {
@@ -264,6 +276,7 @@ export class RedisStore implements Store {
     client.defineCommand('pclConsume', { lua: CONSUME });
     client.defineCommand('pclRefund', { lua: REFUND });
     client.defineCommand('pclIncrement', { numberOfKeys: 1, lua: INCREMENT });
+    client.defineCommand('pclAcquire', { numberOfKeys: 1, lua: ACQUIRE });
     this.client = client as Scripted;
   }
 
@@ -399,6 +412,14 @@ export class RedisStore implements Store {
 
   increment(key: string, ttlMs: number): Promise<number> {
     return this.deadline(this.client.pclIncrement(this.prefix + key, ttlMs));
+  }
+
+  async acquire(key: string, holder: string, limit: number, ttlMs: number): Promise<boolean> {
+    return (await this.deadline(this.client.pclAcquire(this.prefix + key, holder, limit, ttlMs))) === 1;
+  }
+
+  async release(key: string, holder: string): Promise<void> {
+    await this.deadline(this.client.zrem(this.prefix + key, holder));
   }
 
   async setFlag(key: string, ttlMs: number): Promise<void> {

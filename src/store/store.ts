@@ -24,6 +24,12 @@ export interface Store {
   /** Milliseconds a flag has left, or 0 when it is not set. */
   flagTtl(key: string): number | Promise<number>;
   deleteKey(key: string): void | Promise<void>;
+  /**
+   * Takes one of `limit` slots of a semaphore for `holder`; false when all are taken. A slot whose
+   * holder never releases it (a crashed instance) frees itself after `ttlMs`.
+   */
+  acquire(key: string, holder: string, limit: number, ttlMs: number): boolean | Promise<boolean>;
+  release(key: string, holder: string): void | Promise<void>;
   close(): Promise<void>;
 }
 

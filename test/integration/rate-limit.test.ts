@@ -679,6 +679,8 @@ describe('the rate-limit stage with an injected clock (no network)', () => {
       setFlag: () => Promise.reject(new StoreUnavailableError('down')),
       flagTtl: () => Promise.reject(new StoreUnavailableError('down')),
       deleteKey: () => Promise.reject(new StoreUnavailableError('down')),
+      acquire: () => Promise.reject(new StoreUnavailableError('down')),
+      release: () => Promise.reject(new StoreUnavailableError('down')),
       close: async () => {},
     };
     const fallbacks: string[] = [];

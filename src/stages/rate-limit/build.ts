@@ -43,7 +43,7 @@ export function buildStore(raw: { type?: 'memory' | 'redis'; redis?: RawRedis } 
   };
 }
 
-function keyParts(by: string | string[]): KeyPart[] {
+export function keyParts(by: string | string[]): KeyPart[] {
   return [by].flat().map((b): KeyPart => {
     if (b.startsWith('claim:')) return { kind: 'claim', path: b.slice(6) };
     if (b.startsWith('header:')) return { kind: 'header', name: b.slice(7).toLowerCase() };

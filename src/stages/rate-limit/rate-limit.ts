@@ -42,7 +42,7 @@ export interface RateLimitOptions {
 }
 
 /** The identity value of one key part, or undefined when the request has none (that policy is skipped). */
-function partValue(p: KeyPart, ctx: RequestContext): string | undefined {
+export function partValue(p: KeyPart, ctx: RequestContext): string | undefined {
   switch (p.kind) {
     case 'ip':
       return ctx.clientIp;

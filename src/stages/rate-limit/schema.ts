@@ -50,10 +50,17 @@ export const RedisSchema = Strict({
   keyPrefix: Type.Optional(Type.String({ maxLength: 64, description: 'Prefix of every key (default "pcl:").' })),
 });
 
-export const ConcurrencySchema = Strict({
-  by: Type.Union([KeyPart, Type.Array(KeyPart, { minItems: 1, maxItems: 4 })]),
-  limit: Type.Integer({ minimum: 1 }),
-});
+export const ConcurrencySchema = Strict(
+  {
+    by: Type.Union([KeyPart, Type.Array(KeyPart, { minItems: 1, maxItems: 4 })], {
+      description: 'What is counted: ip | consumer | apiKey | route | claim:<path> | header:<name>, or a combination.',
+    }),
+    limit: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Requests of one key in flight at once on this route (429 above it).' }),
+    ttl: Type.Optional(Duration('With Redis: a slot not released by then (its instance died) frees itself (default 5m).')),
+  },
+  'Limit on in-flight requests.',
+);
+export type RawConcurrency = Static<typeof ConcurrencySchema>;
 
 export type RawRateLimitEntry = Static<typeof RateLimitEntrySchema>;
 export type RawBruteForce = Static<typeof BruteForceSchema>;
