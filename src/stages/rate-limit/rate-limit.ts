@@ -65,6 +65,10 @@ export function partValue(p: KeyPart, ctx: RequestContext): string | undefined {
   }
 }
 
+function policyItem(p: Policy): string {
+  return `"${p.name}";q=${p.rule.limit};w=${Math.max(1, Math.round(p.rule.periodMs / 1000))}`;
+}
+
 export class RateLimitStage implements Stage {
   readonly name: 'pre-auth-limit' | 'rate-limit';
   readonly needsBody = false;
@@ -78,14 +82,13 @@ export class RateLimitStage implements Stage {
     this.o = options;
     this.name = options.name;
     this.mode = options.mode;
-    this.policyHeader = options.policies
-      .map((p) => `"${p.name}";q=${p.rule.limit};w=${Math.max(1, Math.round(p.rule.periodMs / 1000))}`)
-      .join(', ');
+    this.policyHeader = options.policies.map(policyItem).join(', ');
   }
 
   run(ctx: RequestContext): void | Promise<void> {
     const checks: LimitCheck[] = [];
     const used: Policy[] = [];
+    let overridden = false;
     for (const p of this.o.policies) {
       let id = '';
       let complete = true;
@@ -98,11 +101,14 @@ export class RateLimitStage implements Stage {
         id += (id ? '|' : '') + encodeURIComponent(v);
       }
       if (!complete) continue;
+      const eff = ctx.identity === undefined ? p : this.tier(p, ctx.identity.claims);
+      if (eff !== p) overridden = true;
       // `{...}` is a Redis Cluster hash tag: all limits of one identity stay in one slot.
-      checks.push({ key: `rl:{${id}}:${p.rule.id}`, rule: p.rule });
-      used.push(p);
+      checks.push({ key: `rl:{${id}}:${eff.rule.id}`, rule: eff.rule });
+      used.push(eff);
     }
     if (checks.length === 0) return;
+    if (overridden) ctx.notes.push(`${this.name}: consumer tier limits`);
     let verdicts: Verdict[] | Promise<Verdict[]>;
     try {
       verdicts = this.o.store.consume(checks);
@@ -116,6 +122,31 @@ export class RateLimitStage implements Stage {
       );
     }
     this.decide(ctx, used, verdicts);
+  }
+
+  private readonly tiers = new Map<string, Policy>();
+
+  /**
+   * A consumer's tier: `rateLimit.<policy name>` in its claims (API-key consumer metadata, or a token
+   * claim) raises or lowers that policy's limit for it — a number, or `{ limit, burst }`. The derived
+   * policy is built once per distinct value and counted under its own key.
+   */
+  private tier(p: Policy, claims: Readonly<Record<string, unknown>>): Policy {
+    const tiers = claims.rateLimit;
+    if (tiers === null || typeof tiers !== 'object' || !Object.hasOwn(tiers, p.name)) return p;
+    const t = (tiers as Record<string, unknown>)[p.name];
+    const limit = typeof t === 'number' ? t : t !== null && typeof t === 'object' ? (t as { limit?: unknown }).limit : undefined;
+    const burstRaw = t !== null && typeof t === 'object' ? (t as { burst?: unknown }).burst : undefined;
+    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 1_000_000_000) return p;
+    const burst = typeof burstRaw === 'number' && Number.isInteger(burstRaw) && burstRaw >= 0 ? burstRaw : p.rule.burst;
+    if (limit === p.rule.limit && burst === p.rule.burst) return p;
+    const cacheKey = `${p.rule.id}\u0000${limit}\u0000${burst}`;
+    let eff = this.tiers.get(cacheKey);
+    if (eff === undefined) {
+      eff = { ...p, rule: { ...p.rule, id: `${p.rule.id}~${limit}b${burst}`, limit, burst } };
+      if (this.tiers.size < 10_000) this.tiers.set(cacheKey, eff);
+    }
+    return eff;
   }
 
   private decide(ctx: RequestContext, used: Policy[], verdicts: Verdict[]): void {
@@ -135,7 +166,10 @@ export class RateLimitStage implements Stage {
     const item = `"${p.name}";r=${v.remaining};t=${Math.ceil((v.allowed ? v.resetMs : v.retryAfterMs) / 1000)}`;
     const policies = headers['ratelimit-policy'];
     const current = headers.ratelimit;
-    headers['ratelimit-policy'] = policies === undefined ? this.policyHeader : `${policies}, ${this.policyHeader}`;
+    const mine = used.some((u) => !this.o.policies.includes(u))
+      ? this.o.policies.map((q) => used.find((u) => u.name === q.name) ?? q).map(policyItem).join(', ')
+      : this.policyHeader;
+    headers['ratelimit-policy'] = policies === undefined ? mine : `${policies}, ${mine}`;
     headers.ratelimit = current === undefined ? item : `${current}, ${item}`;
     if (rejected !== -1) {
       const retryAfter = String(Math.max(1, Math.ceil(v.retryAfterMs / 1000)));
