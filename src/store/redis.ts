@@ -212,6 +212,27 @@ export interface RedisStoreOptions {
 }
 
 type Client = Redis | Cluster;
+
+/**
+ * `redis+sentinel://[user:password@]host1:26379,host2:26379/<master name>[/<db>]`: the Sentinels to ask
+ * for the current master of the named group (failover is followed automatically).
+ */
+export function sentinelOptions(url: string): RedisOptions {
+  const m = /^(rediss?)\+sentinel:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/]+)\/([^/]+)(?:\/(\d+))?$/.exec(url);
+  if (!m) throw new Error(`"${url}" is not redis+sentinel://host:port[,host:port...]/<master name>[/db]`);
+  const sentinels = (m[4] as string).split(',').map((hp) => {
+    const i = hp.lastIndexOf(':');
+    return i === -1 ? { host: hp, port: 26379 } : { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) };
+  });
+  return {
+    sentinels,
+    name: decodeURIComponent(m[5] as string),
+    ...(m[2] ? { username: decodeURIComponent(m[2]) } : {}),
+    ...(m[3] ? { password: decodeURIComponent(m[3]) } : {}),
+    ...(m[6] ? { db: Number(m[6]) } : {}),
+    ...(m[1] === 'rediss' ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+  };
+}
 type Scripted = Client & {
   pclConsume(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
   pclRefund(numKeys: number, ...args: (string | number)[]): Promise<number>;
@@ -256,6 +277,8 @@ export class RedisStore implements Store {
         }),
         { enableOfflineQueue: false, redisOptions: common, clusterRetryStrategy: (times) => Math.min(1000, 50 * times) },
       );
+    } else if (options.url?.startsWith('redis+sentinel://') || options.url?.startsWith('rediss+sentinel://')) {
+      client = new Redis({ ...common, ...sentinelOptions(options.url) });
     } else {
       client = new Redis(options.url ?? 'redis://127.0.0.1:6379', common);
     }

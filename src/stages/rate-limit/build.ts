@@ -3,7 +3,7 @@ import type { ConfigIssue } from '../../config/errors.ts';
 import { parseDuration } from '../../config/units.ts';
 import type { Rule } from '../../ratelimit/algorithms.ts';
 import { MemoryStore } from '../../store/memory.ts';
-import { RedisStore } from '../../store/redis.ts';
+import { RedisStore, sentinelOptions } from '../../store/redis.ts';
 import type { Store } from '../../store/store.ts';
 import { RateLimitStage, type KeyPart, type OnStoreError, type Policy } from './rate-limit.ts';
 import type { RawRateLimitEntry, RawRedis } from './schema.ts';
@@ -24,6 +24,13 @@ export function buildStore(raw: { type?: 'memory' | 'redis'; redis?: RawRedis } 
   if (!r || (r.url === undefined && r.cluster === undefined)) {
     issues.push({ path: 'store.redis', message: 'store.type redis needs store.redis.url or store.redis.cluster' });
     return { store: new MemoryStore(), onError: 'local', instances: 1 };
+  }
+  if (r.url !== undefined && r.url.includes('+sentinel://')) {
+    try {
+      sentinelOptions(r.url);
+    } catch (err) {
+      issues.push({ path: 'store.redis.url', message: (err as Error).message });
+    }
   }
   if (r.url !== undefined && r.cluster !== undefined) {
     issues.push({ path: 'store.redis', message: 'give either url or cluster, not both' });

@@ -40,7 +40,7 @@ export const BruteForceSchema = Strict(
 );
 
 export const RedisSchema = Strict({
-  url: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'redis://[user:password@]host:port[/db] (rediss:// for TLS).' })),
+  url: Type.Optional(Type.String({ pattern: '^rediss?(\\+sentinel)?://', description: 'redis://[user:password@]host:port[/db] (rediss:// for TLS), or redis+sentinel://host:26379[,host:26379...]/<master name>[/db] for Sentinel.' })),
   cluster: Type.Optional(Type.Array(Type.String({ pattern: '^[^:]+:[0-9]{1,5}$' }), { minItems: 1, description: 'Redis Cluster seed nodes, host:port.' })),
   timeout: Type.Optional(Duration('Hard deadline of every store call (default 50ms).')),
   onError: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed'), Type.Literal('local')], {
