@@ -45,7 +45,14 @@ export const RESPONSE_SKIP = new Set([
 ]);
 
 /** Tokens of a Connection header that name further hop-by-hop headers (lower-case). */
+const NO_TOKENS: string[] = [];
+
 export function connectionTokens(value: string): string[] {
+  // The common values name no further header: no split, no allocation.
+  if (value.length <= 10) {
+    const v = value.toLowerCase();
+    if (v === 'keep-alive' || v === 'close') return NO_TOKENS;
+  }
   const out: string[] = [];
   for (const part of value.split(',')) {
     const t = part.trim().toLowerCase();
