@@ -20,6 +20,8 @@ import { createReadStream, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { once } from 'node:events';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -32,8 +34,56 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // Flags
 // ---------------------------------------------------------------------------------------------
 
-const TARGET_KEYS = ['direct', 'minimal', 'portcullis', 'portcullis-log'] as const;
+const TARGET_KEYS = [
+  'direct',
+  'minimal',
+  'portcullis',
+  'portcullis-log',
+  // Authentication (npm run bench:auth): one JWT authenticator with a local JWKS, one token per algorithm.
+  'jwt-rs256-cache',
+  'jwt-rs256-nocache',
+  'jwt-es256-cache',
+  'jwt-es256-nocache',
+  'jwt-eddsa-cache',
+  'jwt-eddsa-nocache',
+  // Rate limits that never trigger (npm run bench:ratelimit): by ip + by consumer, RS256 JWT (cache on).
+  'limits-memory',
+  'limits-redis',
+] as const;
 type TargetKey = (typeof TARGET_KEYS)[number];
+/** What `--targets` defaults to: the proxy comparison. The auth / rate-limit targets are opt-in. */
+const DEFAULT_TARGETS: readonly TargetKey[] = ['direct', 'minimal', 'portcullis', 'portcullis-log'];
+const AUTH_TARGETS = ['jwt-rs256-cache', 'jwt-rs256-nocache', 'jwt-es256-cache', 'jwt-es256-nocache', 'jwt-eddsa-cache', 'jwt-eddsa-nocache'] as const;
+type AuthTargetKey = (typeof AUTH_TARGETS)[number];
+type JwtAlg = 'RS256' | 'ES256' | 'EdDSA';
+const JWT_TARGETS: Record<AuthTargetKey | 'limits-memory' | 'limits-redis', { alg: JwtAlg; cache: boolean }> = {
+  'jwt-rs256-cache': { alg: 'RS256', cache: true },
+  'jwt-rs256-nocache': { alg: 'RS256', cache: false },
+  'jwt-es256-cache': { alg: 'ES256', cache: true },
+  'jwt-es256-nocache': { alg: 'ES256', cache: false },
+  'jwt-eddsa-cache': { alg: 'EdDSA', cache: true },
+  'jwt-eddsa-nocache': { alg: 'EdDSA', cache: false },
+  'limits-memory': { alg: 'RS256', cache: true },
+  'limits-redis': { alg: 'RS256', cache: true },
+};
+const JWT_ISSUER = 'https://bench.portcullis.test/';
+const JWT_AUDIENCE = 'bench-api';
+
+const LABELS: Record<TargetKey, string> = {
+  direct: 'direct upstream',
+  minimal: 'minimal proxy',
+  portcullis: 'Portcullis',
+  'portcullis-log': 'Portcullis+log',
+  'jwt-rs256-cache': 'JWT RS256 cache',
+  'jwt-rs256-nocache': 'JWT RS256 no cache',
+  'jwt-es256-cache': 'JWT ES256 cache',
+  'jwt-es256-nocache': 'JWT ES256 no cache',
+  'jwt-eddsa-cache': 'JWT EdDSA cache',
+  'jwt-eddsa-nocache': 'JWT EdDSA no cache',
+  'limits-memory': 'limits memory',
+  'limits-redis': 'limits redis',
+};
+const LABEL_WIDTH = 18;
 const METHODS = ['GET', 'POST'] as const;
 type Method = (typeof METHODS)[number];
 
@@ -59,7 +109,10 @@ Options:
   --warmup S        warm-up seconds before each measurement, same connections (default 2, 0..120)
   --connections N   concurrent keep-alive connections (default 64, 1..1024)
   --rounds N        interleaved rounds; the report is the median over rounds (default 3, 1..50)
-  --targets LIST    comma-separated subset of ${TARGET_KEYS.join(',')} (default: all)
+  --targets LIST    comma-separated subset of ${TARGET_KEYS.join(',')}
+                    (default: ${DEFAULT_TARGETS.join(',')}; the jwt-* targets send an RS256/ES256/EdDSA
+                    Bearer token, with the verified-token cache on or off; limits-* add an ip and a
+                    consumer limit of 1e9/s on the memory store or on a redis-server the bench starts)
   --methods LIST    comma-separated subset of GET,POST (default: both)
   --max-other C     a measurement during which processes outside the bench used more than C cores
                     (another workload on the machine) is repeated (default 0.2; Linux only)
@@ -77,7 +130,7 @@ function parseFlags(argv: string[]): Flags {
       warmup: { type: 'string', default: '2' },
       connections: { type: 'string', default: '64' },
       rounds: { type: 'string', default: '3' },
-      targets: { type: 'string', default: TARGET_KEYS.join(',') },
+      targets: { type: 'string', default: DEFAULT_TARGETS.join(',') },
       methods: { type: 'string', default: METHODS.join(',') },
       json: { type: 'boolean', default: false },
       profile: { type: 'string' },
@@ -143,8 +196,8 @@ function alive(c: Child): boolean {
   return c.proc.exitCode === null && c.proc.signalCode === null;
 }
 
-function startChild(name: string, args: string[], options: { holdStdin: boolean }): Child {
-  const proc = spawn(process.execPath, args, {
+function startChild(name: string, args: string[], options: { holdStdin: boolean; command?: string }): Child {
+  const proc = spawn(options.command ?? process.execPath, args, {
     cwd: ROOT,
     // holdStdin: our children exit when this pipe closes, so they die with the bench even on SIGKILL.
     stdio: [options.holdStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
@@ -388,6 +441,10 @@ interface Target {
   url: string;
   /** The process that serves the target: the upstream itself for "direct". */
   server: Child;
+  /** Request headers sent on every request (the Bearer token of the jwt-* targets). */
+  headers?: Record<string, string>;
+  /** A helper process whose CPU is reported separately (the redis-server of limits-redis). */
+  aux?: Child;
 }
 
 interface CpuFigures {
@@ -411,7 +468,7 @@ interface Measurement {
   non2xx: number;
   /** Responses completed over the whole autocannon run, warm-up included. */
   completedInRun: number;
-  cpu: { server: CpuFigures | null; upstream: CpuFigures | null; loadgen: CpuFigures };
+  cpu: { server: CpuFigures | null; upstream: CpuFigures | null; loadgen: CpuFigures; aux: CpuFigures | null };
   /** Cores used by processes outside the bench during the window (null where unknown). */
   otherCores: number | null;
   /** How many times this measurement was taken (repeats when other workloads disturbed it). */
@@ -438,6 +495,7 @@ function measure(target: Target, method: Method, upstream: Child, flags: Flags, 
   let cpu0 = {
     server: undefined as number | undefined,
     upstream: undefined as number | undefined,
+    aux: undefined as number | undefined,
     self: 0,
     machine: undefined as number | undefined,
     bench: undefined as number | undefined,
@@ -446,6 +504,7 @@ function measure(target: Target, method: Method, upstream: Child, flags: Flags, 
   const snapshot = () => ({
     server: cpuMs(target.server.pid),
     upstream: target.server === upstream ? undefined : cpuMs(upstream.pid),
+    aux: target.aux ? cpuMs(target.aux.pid) : undefined,
     self: selfCpuMs(),
     machine: machineBusyMs(),
     bench: benchCpuMs(),
@@ -463,7 +522,8 @@ function measure(target: Target, method: Method, upstream: Child, flags: Flags, 
         duration: total + 1,
         timeout: 10,
         method,
-        ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: POST_BODY } : {}),
+        headers: { ...target.headers, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
+        ...(method === 'POST' ? { body: POST_BODY } : {}),
       },
       (err, result) => {
         for (const t of timers) clearTimeout(t);
@@ -495,6 +555,7 @@ function measure(target: Target, method: Method, upstream: Child, flags: Flags, 
             server: cpuFigures(sub(cpu1.server, cpu0.server), ok, seconds),
             upstream: cpuFigures(sub(cpu1.upstream, cpu0.upstream), ok, seconds),
             loadgen: cpuFigures(cpu1.self - cpu0.self, ok, seconds) as CpuFigures,
+            aux: cpuFigures(sub(cpu1.aux, cpu0.aux), ok, seconds),
           },
           otherCores: otherCores(sub(cpu1.machine, cpu0.machine), sub(cpu1.bench, cpu0.bench), seconds),
           attempts: 1,
@@ -574,8 +635,37 @@ function sub(a: number | undefined, b: number | undefined): number | undefined {
 // Setup: upstream, minimal proxy, Portcullis (through its CLI) on generated configs.
 // ---------------------------------------------------------------------------------------------
 
-function portcullisConfig(upstreamPort: number, accessLog: string, flags: Flags): string {
+/** What a generated Portcullis config adds to the plain `auth: public` route. */
+interface RouteExtras {
+  /** A jwt authenticator named `bench-jwt` on a local JWKS file; the route requires it. */
+  jwt?: { alg: JwtAlg; cache: boolean; jwksFile: string };
+  /** An ip and a consumer limit that never trigger, on this store. */
+  limits?: { store: 'memory' } | { store: 'redis'; url: string };
+}
+
+function portcullisConfig(upstreamPort: number, accessLog: string, flags: Flags, extras: RouteExtras = {}): string {
   const perIp = Math.max(256, flags.connections * 4);
+  const store = extras.limits
+    ? extras.limits.store === 'redis'
+      ? `store:\n  type: redis\n  redis:\n    url: ${JSON.stringify(extras.limits.url)}\n`
+      : 'store:\n  type: memory\n'
+    : '';
+  const authenticators = extras.jwt
+    ? `authenticators:
+  bench-jwt:
+    type: jwt
+    issuer: ${JSON.stringify(JWT_ISSUER)}
+    audience: ${JSON.stringify(JWT_AUDIENCE)}
+    keys: ${JSON.stringify(extras.jwt.jwksFile)}
+    algorithms: [${extras.jwt.alg}]
+${extras.jwt.cache ? '' : '    cache: false\n'}`
+    : '';
+  const rateLimit = extras.limits
+    ? `    rateLimit:
+      - { by: ip, limit: 1000000000, per: 1s }
+      - { by: consumer, limit: 1000000000, per: 1s }
+`
+    : '';
   return `# Generated by bench/proxy.ts
 server:
   http:
@@ -589,7 +679,7 @@ server:
   shutdownTimeout: 5s
 logging:
   accessLog: ${JSON.stringify(accessLog)}
-upstreams:
+${store}${authenticators}upstreams:
   bench:
     targets:
       - ${JSON.stringify(`http://127.0.0.1:${upstreamPort}`)}
@@ -597,9 +687,77 @@ upstreams:
 routes:
   - name: bench
     match: { path: /api/*, methods: [GET, POST] }
-    auth: public
-    upstream: bench
+    auth: ${extras.jwt ? 'bench-jwt' : 'public'}
+${rateLimit}    upstream: bench
 `;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Auth and rate-limit targets: keys, tokens, a local redis-server.
+// ---------------------------------------------------------------------------------------------
+
+/** One key pair per algorithm, a JWKS file of the public keys, one long-lived token per algorithm. */
+async function makeJwtFixtures(dir: string, algs: JwtAlg[]): Promise<{ jwksFile: string; tokens: Map<JwtAlg, string> }> {
+  const { exportJWK, generateKeyPair, SignJWT } = await import('jose');
+  const keys: Record<string, unknown>[] = [];
+  const tokens = new Map<JwtAlg, string>();
+  for (const alg of algs) {
+    const kid = `bench-${alg.toLowerCase()}`;
+    const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+    keys.push({ ...(await exportJWK(publicKey)), kid, alg, use: 'sig' });
+    const token = await new SignJWT({ client_id: 'bench-client', scope: 'items:read items:write' })
+      .setProtectedHeader({ alg, kid, typ: 'JWT' })
+      .setIssuer(JWT_ISSUER)
+      .setAudience(JWT_AUDIENCE)
+      .setSubject('bench-user')
+      .setIssuedAt()
+      .setExpirationTime('1d')
+      .sign(privateKey);
+    tokens.set(alg, token);
+  }
+  const jwksFile = path.join(dir, 'bench-jwks.json');
+  await writeFile(jwksFile, `${JSON.stringify({ keys }, null, 2)}\n`);
+  return { jwksFile, tokens };
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as net.AddressInfo).port;
+  s.close();
+  await once(s, 'close');
+  return port;
+}
+
+function redisPing(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    const done = (ok: boolean): void => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.once('connect', () => s.write('PING\r\n'));
+    s.once('data', (d) => done(String(d).startsWith('+PONG')));
+    s.once('error', () => done(false));
+    setTimeout(() => done(false), 200).unref();
+  });
+}
+
+/** A redis-server on 127.0.0.1 (no persistence), tracked and killed by PID like every child. */
+async function startRedisServer(): Promise<{ child: Child; url: string }> {
+  const port = await freePort();
+  const child = startChild(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'],
+    { holdStdin: false, command: 'redis-server' },
+  );
+  const deadline = performance.now() + 10_000;
+  while (performance.now() < deadline) {
+    if (!alive(child)) throw new Error(`redis-server exited before answering PING (is it installed?):\n${child.tail}`);
+    if (await redisPing(port)) return { child, url: `redis://127.0.0.1:${port}` };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`redis-server on ${port} did not answer PING within 10 s:\n${child.tail}`);
 }
 
 /** Upstream connections per proxy: the same for the minimal proxy and Portcullis. */
@@ -625,7 +783,8 @@ async function sanityCheck(target: Target): Promise<void> {
       method,
       headersTimeout: 5_000,
       bodyTimeout: 5_000,
-      ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: POST_BODY } : {}),
+      headers: { ...target.headers, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
+      ...(method === 'POST' ? { body: POST_BODY } : {}),
     });
     const body = Buffer.from(await res.body.arrayBuffer());
     if (res.statusCode !== 200 || !body.equals(UPSTREAM_BODY)) {
@@ -671,6 +830,8 @@ interface Summary {
   p99: number;
   serverUsPerRequest: number;
   serverCores: number;
+  /** CPU µs per request of the helper process (redis-server), NaN without one. */
+  auxUsPerRequest: number;
   errors: number;
   non2xx: number;
   /** Largest load from other workloads seen in a kept measurement, cores. */
@@ -695,6 +856,7 @@ function summarise(results: Measurement[], targets: Target[], methods: Method[])
         p99: median(ms.map((m) => m.latencyMs.p99)),
         serverUsPerRequest: median(ms.map((m) => m.cpu.server?.usPerRequest ?? NaN)),
         serverCores: median(ms.map((m) => m.cpu.server?.cores ?? NaN)),
+        auxUsPerRequest: median(ms.map((m) => m.cpu.aux?.usPerRequest ?? NaN)),
         errors: ms.reduce((n, m) => n + m.errors, 0),
         non2xx: ms.reduce((n, m) => n + m.non2xx, 0),
         otherCoresMax: Math.max(...ms.map((m) => m.otherCores ?? NaN)),
@@ -727,7 +889,32 @@ const COMPARISONS: { name: string; of: TargetKey; to: TargetKey }[] = [
   { name: 'minimal proxy / direct', of: 'minimal', to: 'direct' },
   { name: 'Portcullis+log / minimal proxy', of: 'portcullis-log', to: 'minimal' },
   { name: 'Portcullis+log / Portcullis', of: 'portcullis-log', to: 'portcullis' },
+  ...AUTH_TARGETS.map((k) => ({ name: `${LABELS[k]} / Portcullis`, of: k as TargetKey, to: 'portcullis' as TargetKey })),
+  { name: 'limits memory / Portcullis', of: 'limits-memory', to: 'portcullis' },
+  { name: 'limits redis / Portcullis', of: 'limits-redis', to: 'portcullis' },
+  // The limit targets authenticate with RS256 (cache on): against that, the limits alone.
+  { name: 'limits memory / JWT RS256 cache', of: 'limits-memory', to: 'jwt-rs256-cache' },
+  { name: 'limits redis / JWT RS256 cache', of: 'limits-redis', to: 'jwt-rs256-cache' },
 ];
+
+/** Cost targets of the auth and rate-limit features: throughput ratio of `of` to `to` at least `min`. */
+const FEATURE_TARGETS: { goal: string; of: TargetKey; to: TargetKey; min: number }[] = [
+  { goal: 'JWT RS256 with cache costs < 10% (vs auth: public)', of: 'jwt-rs256-cache', to: 'portcullis', min: 0.9 },
+  { goal: 'JWT ES256 with cache costs < 10% (vs auth: public)', of: 'jwt-es256-cache', to: 'portcullis', min: 0.9 },
+  { goal: 'JWT EdDSA with cache costs < 10% (vs auth: public)', of: 'jwt-eddsa-cache', to: 'portcullis', min: 0.9 },
+  { goal: 'memory-store limits cost < 5% (vs the same JWT route without limits)', of: 'limits-memory', to: 'jwt-rs256-cache', min: 0.95 },
+  { goal: 'Redis-store limits cost < 25% (vs the same JWT route without limits)', of: 'limits-redis', to: 'jwt-rs256-cache', min: 0.75 },
+];
+
+function featureVerdicts(comparisons: Comparison[]): { goal: string; method: Method; ratio: number; cost: number; met: boolean; cpuPerRequestRatio: number }[] {
+  const out: { goal: string; method: Method; ratio: number; cost: number; met: boolean; cpuPerRequestRatio: number }[] = [];
+  for (const t of FEATURE_TARGETS) {
+    for (const c of comparisons.filter((x) => x.of === t.of && x.to === t.to)) {
+      out.push({ goal: t.goal, method: c.method, ratio: c.throughputRatio, cost: 1 - c.throughputRatio, met: c.throughputRatio >= t.min, cpuPerRequestRatio: c.cpuPerRequestRatio });
+    }
+  }
+  return out;
+}
 
 function compare(results: Measurement[], summaries: Summary[], methods: Method[]): Comparison[] {
   const out: Comparison[] = [];
@@ -817,12 +1004,6 @@ function machineInfo(): Machine {
 // Main
 // ---------------------------------------------------------------------------------------------
 
-const LABELS: Record<TargetKey, string> = {
-  direct: 'direct upstream',
-  minimal: 'minimal proxy',
-  portcullis: 'Portcullis',
-  'portcullis-log': 'Portcullis+log',
-};
 
 async function main(): Promise<number> {
   let flags: Flags;
@@ -865,7 +1046,31 @@ async function main(): Promise<number> {
       const { child, port } = await startPortcullis(key, configFile, flags);
       targets.push({ key, label: LABELS[key], url: `http://127.0.0.1:${port}`, server: child });
     }
-    for (const t of targets) log(`bench: ${t.label.padEnd(16)} ${t.url}  (pid ${t.server.pid})`);
+    const jwtKeys = flags.targets.filter((k): k is keyof typeof JWT_TARGETS => k in JWT_TARGETS);
+    if (jwtKeys.length > 0) {
+      const algs = [...new Set(jwtKeys.map((k) => JWT_TARGETS[k].alg))];
+      const { jwksFile, tokens } = await makeJwtFixtures(tmp, algs);
+      const redis = jwtKeys.includes('limits-redis') ? await startRedisServer() : undefined;
+      if (redis) log(`bench: redis-server     ${redis.url}  (pid ${redis.child.pid})`);
+      for (const key of jwtKeys) {
+        const { alg, cache } = JWT_TARGETS[key];
+        const extras: RouteExtras = { jwt: { alg, cache, jwksFile } };
+        if (key === 'limits-memory') extras.limits = { store: 'memory' };
+        if (key === 'limits-redis') extras.limits = { store: 'redis', url: (redis as { url: string }).url };
+        const configFile = path.join(tmp, `${key}.yaml`);
+        await writeFile(configFile, portcullisConfig(upstreamPort, 'off', flags, extras));
+        const { child, port } = await startPortcullis(key, configFile, flags);
+        targets.push({
+          key,
+          label: LABELS[key],
+          url: `http://127.0.0.1:${port}`,
+          server: child,
+          headers: { authorization: `Bearer ${tokens.get(alg) as string}` },
+          ...(key === 'limits-redis' && redis ? { aux: redis.child } : {}),
+        });
+      }
+    }
+    for (const t of targets) log(`bench: ${t.label.padEnd(LABEL_WIDTH)} ${t.url}  (pid ${t.server.pid})`);
 
     for (const t of targets) await sanityCheck(t);
     const statsBefore = await upstreamStats(upstreamPort);
@@ -886,10 +1091,11 @@ async function main(): Promise<number> {
           const m = await measureUndisturbed(t, method, upstream, flags, round);
           results.push(m);
           log(
-            `  round ${round}/${flags.rounds} ${method.padEnd(4)} ${t.label.padEnd(16)} ${fmtInt(m.rps).padStart(7)} req/s` +
+            `  round ${round}/${flags.rounds} ${method.padEnd(4)} ${t.label.padEnd(LABEL_WIDTH)} ${fmtInt(m.rps).padStart(7)} req/s` +
               `  p50 ${fmt(m.latencyMs.p50)} ms  p99 ${fmt(m.latencyMs.p99)} ms` +
               (m.cpu.server ? `  server ${fmt(m.cpu.server.usPerRequest, 1)} µs/req (${fmt(m.cpu.server.cores)} cores)` : '') +
               (m.cpu.upstream ? `  upstream ${fmt(m.cpu.upstream.cores)}` : '') +
+              (m.cpu.aux ? `  redis ${fmt(m.cpu.aux.usPerRequest, 1)} µs/req (${fmt(m.cpu.aux.cores)} cores)` : '') +
               `  loadgen ${fmt(m.cpu.loadgen.cores)}` +
               (m.otherCores !== null ? `  other ${fmt(m.otherCores)}` : '') +
               (m.errors + m.non2xx > 0 ? `  errors ${m.errors} non-2xx ${m.non2xx}` : ''),
@@ -928,9 +1134,10 @@ async function main(): Promise<number> {
       const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
       const file = path.join(dir, `proxy-${stamp}.json`);
       const target = targetVerdict(comparisons);
+      const features = featureVerdicts(comparisons);
       await writeFile(
         file,
-        `${JSON.stringify({ version: 1, date: new Date().toISOString(), machine, options: flags, summary: summaries, comparisons, target, checks, measurements: results }, null, 2)}\n`,
+        `${JSON.stringify({ version: 1, date: new Date().toISOString(), machine, options: flags, summary: summaries, comparisons, target, features, checks, measurements: results }, null, 2)}\n`,
       );
       log(`bench: wrote ${path.relative(process.cwd(), file)}`);
     }
@@ -975,7 +1182,7 @@ function renderReport(machine: Machine, flags: Flags, summaries: Summary[], comp
   out.push('took during a kept measurement (should be ~0).');
   out.push(
     table(
-      ['method', 'target', 'req/s', 'min..max req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'server cores', 'other cores', 'errors'],
+      ['method', 'target', 'req/s', 'min..max req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'server cores', 'redis µs/req', 'other cores', 'errors'],
       summaries.map((s) => [
         s.method,
         s.label,
@@ -985,10 +1192,11 @@ function renderReport(machine: Machine, flags: Flags, summaries: Summary[], comp
         fmt(s.p99),
         fmt(s.serverUsPerRequest, 1),
         fmt(s.serverCores),
+        Number.isNaN(s.auxUsPerRequest) ? '-' : fmt(s.auxUsPerRequest, 1),
         `≤${fmt(s.otherCoresMax)}`,
         String(s.errors + s.non2xx),
       ]),
-      [false, false, true, true, true, true, true, true, true, true],
+      [false, false, true, true, true, true, true, true, true, true, true],
     ),
   );
   out.push('');
@@ -1013,6 +1221,16 @@ function renderReport(machine: Machine, flags: Flags, summaries: Summary[], comp
     const parts = Object.entries(verdict.ratios).map(([m, r]) => `${m} ${r.toFixed(3)}`);
     out.push('');
     out.push(`release target: Portcullis >= 0.90 x minimal proxy throughput: ${verdict.met ? 'MET' : 'NOT MET'} (${parts.join(', ')})`);
+  }
+  const features = featureVerdicts(comparisons);
+  if (features.length > 0) {
+    out.push('');
+    out.push('feature cost targets (throughput cost = 1 - ratio of the median throughputs; CPU/req = ratio of server CPU per request)');
+    for (const f of features) {
+      out.push(
+        `  ${f.method.padEnd(4)} ${f.goal}: ${f.met ? 'MET' : 'NOT MET'} (ratio ${fmt(f.ratio, 3)}, cost ${fmt(f.cost * 100, 1)}%, CPU/req ${fmt(f.cpuPerRequestRatio, 2)})`,
+      );
+    }
   }
   out.push('');
   out.push(`checks: ${JSON.stringify(checks)}`);
