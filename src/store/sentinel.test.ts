@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { startRedis } from '../../test/helpers/redis.ts';
+import { freePort, startRedis } from '../../test/helpers/redis.ts';
 import { RedisStore, sentinelOptions } from './redis.ts';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
 
 describe('Redis Sentinel', () => {
   it('parses redis+sentinel:// URLs', () => {

@@ -278,3 +278,24 @@ export function problemCode(res: ParsedResponse | undefined): string | undefined
   assert.equal(res.headers['content-type'], 'application/problem+json', 'a rejection is application/problem+json');
   return (JSON.parse(res.body) as { code?: string }).code;
 }
+
+export interface UpstreamHead {
+  line: string;
+  /** The whole request arrived (the body ended properly). */
+  complete: boolean;
+  /** The connection closed before the request was complete. */
+  aborted: boolean;
+}
+
+/** Every request head the upstream sees, complete or not (the harness records only complete requests). */
+export function watchHeads(upstream: TestUpstream): UpstreamHead[] {
+  const heads: UpstreamHead[] = [];
+  upstream.server.on('request', (req: http.IncomingMessage) => {
+    const head: UpstreamHead = { line: `${req.method} ${req.url}`, complete: false, aborted: false };
+    heads.push(head);
+    req.once('end', () => (head.complete = true));
+    req.once('close', () => (head.aborted = !req.complete));
+  });
+  return heads;
+}
+

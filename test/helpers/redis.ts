@@ -19,7 +19,8 @@ export interface TestRedis {
   restart(): Promise<TestRedis>;
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port that was free a moment ago (nothing listens on it now). */
+export async function freePort(): Promise<number> {
   const s = net.createServer().listen(0, '127.0.0.1');
   await once(s, 'listening');
   const port = (s.address() as net.AddressInfo).port;

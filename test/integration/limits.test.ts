@@ -20,6 +20,8 @@ import {
   problemCode,
   startUpstream,
   type ParsedResponse,
+  type UpstreamHead,
+  watchHeads,
   type CertFiles,
   type TestGateway,
   type TestUpstream,
@@ -28,24 +30,6 @@ import {
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-
-interface UpstreamHead {
-  line: string;
-  complete: boolean;
-  aborted: boolean;
-}
-
-/** Every request head the upstream sees, complete or not (the harness records only complete requests). */
-function watchHeads(upstream: TestUpstream): UpstreamHead[] {
-  const heads: UpstreamHead[] = [];
-  upstream.server.on('request', (req: http.IncomingMessage) => {
-    const head: UpstreamHead = { line: `${req.method} ${req.url}`, complete: false, aborted: false };
-    heads.push(head);
-    req.once('end', () => (head.complete = true));
-    req.once('close', () => (head.aborted = !req.complete));
-  });
-  return heads;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -25,6 +25,8 @@ import {
   problemCode,
   startUpstream,
   type ParsedResponse,
+  type UpstreamHead,
+  watchHeads,
   type CertFiles,
   type TestGateway,
   type TestUpstream,
@@ -33,26 +35,6 @@ import {
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-
-interface UpstreamHead {
-  line: string;
-  /** The whole request arrived (the body ended properly). */
-  complete: boolean;
-  /** The connection closed before the request was complete. */
-  aborted: boolean;
-}
-
-/** Every request head the upstream sees, complete or not (the harness records only complete requests). */
-function watchHeads(upstream: TestUpstream): UpstreamHead[] {
-  const heads: UpstreamHead[] = [];
-  upstream.server.on('request', (req: http.IncomingMessage) => {
-    const head: UpstreamHead = { line: `${req.method} ${req.url}`, complete: false, aborted: false };
-    heads.push(head);
-    req.once('end', () => (head.complete = true));
-    req.once('close', () => (head.aborted = !req.complete));
-  });
-  return heads;
-}
 
 const lines = (heads: UpstreamHead[]): string[] => heads.map((h) => h.line);
 
