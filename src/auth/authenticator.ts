@@ -47,8 +47,12 @@ export interface CredentialLocation {
 export function repeatedCredential(rawHeaders: readonly string[], query: string, loc: CredentialLocation): string | undefined {
   let headerCount = 0;
   let cookieCount = 0;
+  const headerLength = loc.header?.length ?? -1;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = (rawHeaders[i] as string).toLowerCase();
+    const raw = rawHeaders[i] as string;
+    // Lower-case only the names of the right length: this runs on every authenticated request.
+    if (raw.length !== headerLength && raw.length !== 6) continue;
+    const name = raw.toLowerCase();
     if (loc.header !== undefined && name === loc.header && ++headerCount > 1) return `${loc.header} header`;
     if (loc.cookie !== undefined && name === 'cookie') {
       for (const part of (rawHeaders[i + 1] as string).split(';')) {

@@ -55,10 +55,11 @@ export class JwtAuthenticator implements Authenticator {
     const token = readToken(input.headers, this.o.token);
     if (token === undefined) return ABSENT;
     if (token.length > this.o.maxTokenBytes) return invalid(`token of ${token.length} bytes`);
-    if (!JWT_SHAPE.test(token)) return invalid('not a JWS compact serialization');
+    // A cache hit is a token that passed every check before (the key is its SHA-256).
     const key = credentialKey(token);
     const cached = this.cache.get(key);
     if (cached) return { outcome: 'ok', identity: cached };
+    if (!JWT_SHAPE.test(token)) return invalid('not a JWS compact serialization');
     return this.verify(token, key);
   }
 
