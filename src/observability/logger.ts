@@ -80,6 +80,7 @@ export function createAccessLog(target: string): AccessLog {
         durationMs: round(now - ctx.startedAt),
         upstreamMs: ctx.upstreamMs >= 0 ? round(ctx.upstreamMs) : undefined,
         decisions: ctx.decisions.length > 0 ? ctx.decisions : undefined,
+        notes: ctx.notes,
         userAgent,
       });
     },

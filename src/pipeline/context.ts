@@ -41,10 +41,14 @@ export class RequestContext {
   errorCode: string | undefined = undefined;
   errorReason: string | undefined = undefined;
   decisions: DecisionEntry[] = [];
-  /** Headers stages add to the response (RateLimit fields, ...), on success and on rejection. */
-  responseHeaders: Record<string, string> = {};
-  /** Free-form notes for the log (store fallbacks, ...). */
-  notes: string[] = [];
+  /** Headers stages add to the response (RateLimit fields, ...), on success and on rejection; created on first use. */
+  responseHeaders: Record<string, string> | undefined = undefined;
+  /** Notes for the access log (store fallbacks, consumer tiers); created on first use. */
+  notes: string[] | undefined = undefined;
+
+  note(text: string): void {
+    (this.notes ??= []).push(text);
+  }
   private finishers: (() => void)[] | undefined = undefined;
 
   /** Registers work for the end of the exchange (releasing a concurrency slot), whatever its outcome. */

@@ -40,7 +40,7 @@ export function sendError(res: AnyResponse, err: GatewayError, options: ErrorRes
     'x-request-id': options.requestId,
   };
   if (options.hsts) headers['strict-transport-security'] = options.hsts;
-  if (ctx) Object.assign(headers, ctx.responseHeaders);
+  if (ctx?.responseHeaders) Object.assign(headers, ctx.responseHeaders);
   if (err.headers) Object.assign(headers, err.headers);
   const isH1 = (res as ServerResponse).shouldKeepAlive !== undefined;
   if (isH1 && options.close) headers.connection = 'close';

@@ -90,7 +90,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
         if (v !== undefined) out[name] = v;
       }
     }
-    for (const name in ctx.responseHeaders) out[name] = ctx.responseHeaders[name];
+    const added = ctx.responseHeaders;
+    if (added !== undefined) for (const name in added) out[name] = added[name];
     out['x-request-id'] = ctx.requestId;
     if (this.options.hsts && out['strict-transport-security'] === undefined) {
       out['strict-transport-security'] = this.options.hsts;

@@ -632,7 +632,7 @@ describe('the rate-limit stage with an injected clock (no network)', () => {
     for (let i = 0; i < 10; i++) {
       const ctx = ctxFor('1.1.1.1');
       assert.equal(await runStage(stage, ctx), undefined);
-      fields.push(ctx.responseHeaders.ratelimit as string);
+      fields.push(ctx.responseHeaders?.ratelimit as string);
     }
     // One cell per second; t = seconds until the bucket is full again.
     assert.deepEqual(fields.slice(0, 3), ['"p";r=9;t=1', '"p";r=8;t=2', '"p";r=7;t=3']);
@@ -641,7 +641,7 @@ describe('the rate-limit stage with an injected clock (no network)', () => {
     const err = await runStage(stage, over);
     assert.equal(err?.code, 'PCL_RATE_LIMITED');
     assert.equal(err?.headers?.['retry-after'], '1');
-    assert.equal(over.responseHeaders.ratelimit, '"p";r=0;t=1', 'on a 429, t is the wait');
+    assert.equal(over.responseHeaders?.ratelimit, '"p";r=0;t=1', 'on a 429, t is the wait');
     now += 999;
     assert.equal((await runStage(stage, ctxFor('1.1.1.1')))?.headers?.['retry-after'], '1', '1 ms left: Retry-After is at least 1');
     now += 1;
@@ -690,8 +690,8 @@ describe('the rate-limit stage with an injected clock (no network)', () => {
     for (let i = 0; i < 5; i++) {
       const ctx = ctxFor('3.3.3.3');
       assert.equal(await runStage(open, ctx), undefined);
-      assert.match(ctx.notes[0] ?? '', /^rate-limit: open \(store error: redis call over 50ms\)$/);
-      assert.equal(ctx.responseHeaders.ratelimit, undefined, 'no state to report');
+      assert.match(ctx.notes?.[0] ?? '', /^rate-limit: open \(store error: redis call over 50ms\)$/);
+      assert.equal(ctx.responseHeaders?.ratelimit, undefined, 'no state to report');
     }
     const closed = await runStage(make('closed', 1, policy(100, 60_000)), ctxFor('3.3.3.3'));
     assert.equal(closed?.code, 'PCL_RATE_LIMIT_UNAVAILABLE');

@@ -76,7 +76,7 @@ export class ConcurrencyStage implements Stage {
 
   private fallback(ctx: RequestContext, key: string, err: unknown): void {
     const reason = `store error: ${(err as Error).message}`;
-    ctx.notes.push(`concurrency: ${this.o.onError} (${reason})`);
+    ctx.note(`concurrency: ${this.o.onError} (${reason})`);
     if (this.o.onError === 'open') return;
     if (this.o.onError === 'closed') throw new GatewayError('PCL_RATE_LIMIT_UNAVAILABLE', reason, { headers: { 'retry-after': '1' } });
     this.local ??= new MemoryStore({ sweepIntervalMs: 0 });

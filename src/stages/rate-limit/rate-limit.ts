@@ -108,7 +108,7 @@ export class RateLimitStage implements Stage {
       used.push(eff);
     }
     if (checks.length === 0) return;
-    if (overridden) ctx.notes.push(`${this.name}: consumer tier limits`);
+    if (overridden) ctx.note(`${this.name}: consumer tier limits`);
     let verdicts: Verdict[] | Promise<Verdict[]>;
     try {
       verdicts = this.o.store.consume(checks);
@@ -160,7 +160,7 @@ export class RateLimitStage implements Stage {
     const at = rejected === -1 ? worst : rejected;
     const v = verdicts[at] as Verdict;
     const p = used[at] as Policy;
-    const headers = ctx.responseHeaders;
+    const headers = (ctx.responseHeaders ??= {});
     // Both fields are lists: the identity limits add their items to the pre-auth guard's, so the
     // client sees every policy that applied to the request.
     const item = `"${p.name}";r=${v.remaining};t=${Math.ceil((v.allowed ? v.resetMs : v.retryAfterMs) / 1000)}`;
@@ -182,7 +182,7 @@ export class RateLimitStage implements Stage {
   private storeFailed(ctx: RequestContext, checks: LimitCheck[], used: Policy[], err: unknown): void {
     const reason = `store error: ${(err as Error).message}`;
     this.o.onFallback?.(`${this.o.onError}: ${reason}`);
-    ctx.notes.push(`${this.name}: ${this.o.onError} (${reason})`);
+    ctx.note(`${this.name}: ${this.o.onError} (${reason})`);
     if (this.o.onError === 'open') return;
     if (this.o.onError === 'closed') throw new GatewayError('PCL_RATE_LIMIT_UNAVAILABLE', reason, { headers: { 'retry-after': '1' } });
     // local: the same policies, in-process, each instance allowed its share of the limit.
