@@ -40,6 +40,9 @@ const TARGET_KEYS = [
   'portcullis',
   'portcullis-log',
   // Authentication (npm run bench:auth): one JWT authenticator with a local JWKS, one token per algorithm.
+  // public-bearer: the public route sent the same Bearer token (the baseline of the JWT cost: the
+  // same bytes on the wire, only the authentication differs).
+  'public-bearer',
   'jwt-rs256-cache',
   'jwt-rs256-nocache',
   'jwt-es256-cache',
@@ -56,7 +59,8 @@ const DEFAULT_TARGETS: readonly TargetKey[] = ['direct', 'minimal', 'portcullis'
 const AUTH_TARGETS = ['jwt-rs256-cache', 'jwt-rs256-nocache', 'jwt-es256-cache', 'jwt-es256-nocache', 'jwt-eddsa-cache', 'jwt-eddsa-nocache'] as const;
 type AuthTargetKey = (typeof AUTH_TARGETS)[number];
 type JwtAlg = 'RS256' | 'ES256' | 'EdDSA';
-const JWT_TARGETS: Record<AuthTargetKey | 'limits-memory' | 'limits-redis', { alg: JwtAlg; cache: boolean }> = {
+const JWT_TARGETS: Record<AuthTargetKey | 'public-bearer' | 'limits-memory' | 'limits-redis', { alg: JwtAlg; cache: boolean }> = {
+  'public-bearer': { alg: 'RS256', cache: true },
   'jwt-rs256-cache': { alg: 'RS256', cache: true },
   'jwt-rs256-nocache': { alg: 'RS256', cache: false },
   'jwt-es256-cache': { alg: 'ES256', cache: true },
@@ -74,6 +78,7 @@ const LABELS: Record<TargetKey, string> = {
   minimal: 'minimal proxy',
   portcullis: 'Portcullis',
   'portcullis-log': 'Portcullis+log',
+  'public-bearer': 'public + token',
   'jwt-rs256-cache': 'JWT RS256 cache',
   'jwt-rs256-nocache': 'JWT RS256 no cache',
   'jwt-es256-cache': 'JWT ES256 cache',
@@ -890,6 +895,8 @@ const COMPARISONS: { name: string; of: TargetKey; to: TargetKey }[] = [
   { name: 'Portcullis+log / minimal proxy', of: 'portcullis-log', to: 'minimal' },
   { name: 'Portcullis+log / Portcullis', of: 'portcullis-log', to: 'portcullis' },
   ...AUTH_TARGETS.map((k) => ({ name: `${LABELS[k]} / Portcullis`, of: k as TargetKey, to: 'portcullis' as TargetKey })),
+  { name: 'public + token / Portcullis', of: 'public-bearer', to: 'portcullis' },
+  ...AUTH_TARGETS.map((k) => ({ name: `${LABELS[k]} / public + token`, of: k as TargetKey, to: 'public-bearer' as TargetKey })),
   { name: 'limits memory / Portcullis', of: 'limits-memory', to: 'portcullis' },
   { name: 'limits redis / Portcullis', of: 'limits-redis', to: 'portcullis' },
   // The limit targets authenticate with RS256 (cache on): against that, the limits alone.
@@ -899,9 +906,12 @@ const COMPARISONS: { name: string; of: TargetKey; to: TargetKey }[] = [
 
 /** Cost targets of the auth and rate-limit features: throughput ratio of `of` to `to` at least `min`. */
 const FEATURE_TARGETS: { goal: string; of: TargetKey; to: TargetKey; min: number }[] = [
-  { goal: 'JWT RS256 with cache costs < 10% (vs auth: public)', of: 'jwt-rs256-cache', to: 'portcullis', min: 0.9 },
-  { goal: 'JWT ES256 with cache costs < 10% (vs auth: public)', of: 'jwt-es256-cache', to: 'portcullis', min: 0.9 },
-  { goal: 'JWT EdDSA with cache costs < 10% (vs auth: public)', of: 'jwt-eddsa-cache', to: 'portcullis', min: 0.9 },
+  // The same requests (Bearer token included) to the same route with `auth: public`: what
+  // authentication costs. Against a token-less public request the ratio also counts carrying the
+  // ~0.8 KB Authorization field through parser, proxy and upstream; both are reported.
+  { goal: 'JWT RS256 with cache costs < 10% (vs auth: public, same token sent)', of: 'jwt-rs256-cache', to: 'public-bearer', min: 0.9 },
+  { goal: 'JWT ES256 with cache costs < 10% (vs auth: public, same token sent)', of: 'jwt-es256-cache', to: 'public-bearer', min: 0.9 },
+  { goal: 'JWT EdDSA with cache costs < 10% (vs auth: public, same token sent)', of: 'jwt-eddsa-cache', to: 'public-bearer', min: 0.9 },
   { goal: 'memory-store limits cost < 5% (vs the same JWT route without limits)', of: 'limits-memory', to: 'jwt-rs256-cache', min: 0.95 },
   { goal: 'Redis-store limits cost < 25% (vs the same JWT route without limits)', of: 'limits-redis', to: 'jwt-rs256-cache', min: 0.75 },
 ];
@@ -1054,7 +1064,7 @@ async function main(): Promise<number> {
       if (redis) log(`bench: redis-server     ${redis.url}  (pid ${redis.child.pid})`);
       for (const key of jwtKeys) {
         const { alg, cache } = JWT_TARGETS[key];
-        const extras: RouteExtras = { jwt: { alg, cache, jwksFile } };
+        const extras: RouteExtras = key === 'public-bearer' ? {} : { jwt: { alg, cache, jwksFile } };
         if (key === 'limits-memory') extras.limits = { store: 'memory' };
         if (key === 'limits-redis') extras.limits = { store: 'redis', url: (redis as { url: string }).url };
         const configFile = path.join(tmp, `${key}.yaml`);

@@ -11,76 +11,89 @@ import type { Verdict } from '../ratelimit/algorithms.ts';
 import { StoreUnavailableError, type LimitCheck, type Store } from './store.ts';
 
 /**
- * KEYS: the limit keys; ARGV: cost, the caller's deadline in Redis time (ms; 0: none), the call's
- * unique id (names its sliding-log entries, so a refund can remove exactly them), then per key:
- * algorithm (0 gcra, 1 sliding), limit, period ms, burst. Returns 4 numbers per key and Redis' time,
- * or {-1, time} without touching anything when the deadline has passed: the caller has given up on
- * this call (e.g. it sat in the socket of a frozen Redis) and answered the request without it.
+ * One call for a batch of checks (the checks of every request that arrived in one turn of the event
+ * loop), each request all-or-nothing on its own, in order: the same outcome as one call per request.
+ * KEYS: every request's keys in order; ARGV: the caller's deadline in Redis time (ms; 0: none), the
+ * number of requests, then per request: cost, its unique id (names its sliding-log entries, so a
+ * refund can remove exactly them), its number of keys, then per key: algorithm (0 gcra, 1 sliding),
+ * limit, period ms, burst. Returns 4 numbers per key and Redis' time, or {-1, time} without touching
+ * anything when the deadline has passed: the caller has given up on this call (e.g. it sat in the
+ * socket of a frozen Redis) and answered the requests without it.
  */
 const CONSUME = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local deadline = tonumber(ARGV[2])
+local deadline = tonumber(ARGV[1])
 if deadline > 0 and now > deadline then return {-1, now} end
-local cost = tonumber(ARGV[1])
-local uid = ARGV[3]
 local out = {}
-local allowed = true
-local nexttat = {}
-for i = 1, #KEYS do
-  local b = 3 + (i - 1) * 4
-  local algo = tonumber(ARGV[b + 1])
-  local limit = tonumber(ARGV[b + 2])
-  local period = tonumber(ARGV[b + 3])
-  local burst = tonumber(ARGV[b + 4])
-  if algo == 0 then
-    local interval = period / limit
-    local horizon = (limit + burst) * interval
-    local tat = tonumber(redis.call('GET', KEYS[i]))
-    if tat == nil or tat < now then tat = now end
-    local nt = tat + cost * interval
-    if nt - now > horizon + 1e-9 then
-      allowed = false
-      out[#out + 1] = 0; out[#out + 1] = 0
-      out[#out + 1] = math.ceil(tat - now); out[#out + 1] = math.ceil(nt - now - horizon)
-    else
-      nexttat[i] = nt
-      out[#out + 1] = 1
-      out[#out + 1] = math.floor((horizon - (nt - now)) / interval + 1e-9)
-      out[#out + 1] = math.ceil(nt - now); out[#out + 1] = 0
-    end
-  else
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - period)
-    local count = redis.call('ZCARD', KEYS[i])
-    if count + cost > limit then
-      allowed = false
-      local needed = count + cost - limit
-      if needed > count then needed = count end
-      local leave = now
-      if needed > 0 then leave = tonumber(redis.call('ZRANGE', KEYS[i], needed - 1, needed - 1, 'WITHSCORES')[2]) end
-      local newest = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')[2]
-      out[#out + 1] = 0; out[#out + 1] = 0
-      out[#out + 1] = math.ceil((tonumber(newest) or now) + period - now)
-      out[#out + 1] = math.max(1, math.ceil(leave + period - now))
-    else
-      local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')[2]
-      out[#out + 1] = 1; out[#out + 1] = limit - count - cost
-      out[#out + 1] = math.ceil((tonumber(oldest) or now) + period - now); out[#out + 1] = 0
-    end
-  end
-end
-if allowed then
-  for i = 1, #KEYS do
-    local b = 3 + (i - 1) * 4
-    if tonumber(ARGV[b + 1]) == 0 then
-      redis.call('SET', KEYS[i], string.format('%.3f', nexttat[i]), 'PX', math.max(1, math.ceil(nexttat[i] - now)))
-    else
-      for c = 1, cost do
-        redis.call('ZADD', KEYS[i], now, uid .. ':' .. c)
+local a = 3
+local k = 0
+for r = 1, tonumber(ARGV[2]) do
+  local cost = tonumber(ARGV[a])
+  local uid = ARGV[a + 1]
+  local nk = tonumber(ARGV[a + 2])
+  a = a + 3
+  local allowed = true
+  local nexttat = {}
+  for i = 1, nk do
+    local key = KEYS[k + i]
+    local b = a + (i - 1) * 4
+    local algo = tonumber(ARGV[b])
+    local limit = tonumber(ARGV[b + 1])
+    local period = tonumber(ARGV[b + 2])
+    local burst = tonumber(ARGV[b + 3])
+    if algo == 0 then
+      local interval = period / limit
+      local horizon = (limit + burst) * interval
+      local tat = tonumber(redis.call('GET', key))
+      if tat == nil or tat < now then tat = now end
+      local nt = tat + cost * interval
+      if nt - now > horizon + 1e-9 then
+        allowed = false
+        out[#out + 1] = 0; out[#out + 1] = 0
+        out[#out + 1] = math.ceil(tat - now); out[#out + 1] = math.ceil(nt - now - horizon)
+      else
+        nexttat[i] = nt
+        out[#out + 1] = 1
+        out[#out + 1] = math.floor((horizon - (nt - now)) / interval + 1e-9)
+        out[#out + 1] = math.ceil(nt - now); out[#out + 1] = 0
       end
-      redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[b + 3]))
+    else
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', now - period)
+      local count = redis.call('ZCARD', key)
+      if count + cost > limit then
+        allowed = false
+        local needed = count + cost - limit
+        if needed > count then needed = count end
+        local leave = now
+        if needed > 0 then leave = tonumber(redis.call('ZRANGE', key, needed - 1, needed - 1, 'WITHSCORES')[2]) end
+        local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2]
+        out[#out + 1] = 0; out[#out + 1] = 0
+        out[#out + 1] = math.ceil((tonumber(newest) or now) + period - now)
+        out[#out + 1] = math.max(1, math.ceil(leave + period - now))
+      else
+        local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
+        out[#out + 1] = 1; out[#out + 1] = limit - count - cost
+        out[#out + 1] = math.ceil((tonumber(oldest) or now) + period - now); out[#out + 1] = 0
+      end
     end
   end
+  if allowed then
+    for i = 1, nk do
+      local key = KEYS[k + i]
+      local b = a + (i - 1) * 4
+      if tonumber(ARGV[b]) == 0 then
+        redis.call('SET', key, string.format('%.3f', nexttat[i]), 'PX', math.max(1, math.ceil(nexttat[i] - now)))
+      else
+        for c = 1, cost do
+          redis.call('ZADD', key, now, uid .. ':' .. c)
+        end
+        redis.call('PEXPIRE', key, tonumber(ARGV[b + 2]))
+      end
+    end
+  end
+  a = a + nk * 4
+  k = k + nk
 end
 out[#out + 1] = now
 return out
@@ -213,6 +226,22 @@ export interface RedisStoreOptions {
 
 type Client = Redis | Cluster;
 
+/** One request's checks in a CONSUME call. */
+interface Batched {
+  checks: readonly LimitCheck[];
+  cost: number;
+  /** Unique per call: names its sliding-log entries (refunds remove exactly them). */
+  id: string;
+}
+
+interface Queued extends Batched {
+  resolve: (verdicts: Verdict[]) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Requests per CONSUME call at most: one script run stays short (Redis serves nothing else meanwhile). */
+const MAX_BATCH = 200;
+
 /**
  * `redis+sentinel://[user:password@]host1:26379,host2:26379/<master name>[/<db>]`: the Sentinels to ask
  * for the current master of the named group (failover is followed automatically).
@@ -308,7 +337,8 @@ export class RedisStore implements Store {
    * timer fires, an answer that has already arrived but waits behind a busy event loop still gets one
    * turn of I/O (setImmediate runs after the poll phase) before the call is given up.
    */
-  private deadline<T>(p: Promise<T>): Promise<T> {
+  private deadline<T>(p: Promise<T>, started?: number): Promise<T> {
+    const ms = started === undefined ? this.timeoutMs : Math.max(0, started + this.timeoutMs - localNow());
     let timer: NodeJS.Timeout | undefined;
     let settled = false;
     const timeout = new Promise<never>((_, reject) => {
@@ -318,7 +348,7 @@ export class RedisStore implements Store {
           this.stalled();
           reject(new StoreUnavailableError(`redis call over ${this.timeoutMs}ms`));
         });
-      }, this.timeoutMs);
+      }, ms);
     });
     return Promise.race([p, timeout]).then(
       (v) => {
@@ -357,25 +387,62 @@ export class RedisStore implements Store {
   }
 
   /**
-   * One atomic script for all the checks (single node). It carries its own deadline in Redis time: a
-   * call this store has given up on (its answer would come after `timeoutMs`, so the request was
+   * Checks and charges `checks` atomically (a rejected request charges nothing). Every call made in
+   * one turn of the event loop goes to Redis in one script call (see CONSUME): under load, one round
+   * trip and one script run serve many requests. The batch carries its own deadline in Redis time:
+   * a call this store has given up on (its answer would come after `timeoutMs`, so the requests were
    * decided by onError) changes nothing when Redis runs it late — a frozen Redis that resumes does
    * not charge the limits for requests refused with 503 or judged by the local fallback meanwhile.
    *
-   * Redis Cluster runs a script only on keys of one slot. Checks are grouped by their `{hash tag}`
-   * (one identity: all its limits in one slot) and each group is checked and charged atomically,
-   * the groups in parallel; when a group rejects, what the others charged is given back. A rejected
-   * request so costs nothing in the end, though for the round trip of the refund the other groups'
-   * limits look spent to concurrent requests (which can only make them stricter, never looser).
+   * Redis Cluster runs a script only on keys of one slot. There, a request's checks are grouped by
+   * their `{hash tag}` (one identity: all its limits in one slot) and each group is checked and
+   * charged atomically, the groups in parallel; when a group rejects, what the others charged is
+   * given back. A rejected request so costs nothing in the end, though for the round trip of the
+   * refund the other groups' limits look spent to concurrent requests (which can only make them
+   * stricter, never looser).
    */
-  async consume(checks: readonly LimitCheck[], cost = 1): Promise<Verdict[]> {
-    const started = localNow();
+  consume(checks: readonly LimitCheck[], cost = 1): Promise<Verdict[]> {
     const id = `${this.idPrefix}${(this.calls++).toString(36)}`;
-    const groups = this.cluster ? groupBySlot(checks, this.prefix) : [checks.map((_, i) => i)];
-    if (groups.length === 1) return this.deadline(this.script(started, id, checks, cost, true));
+    if (this.cluster) return this.consumeCluster(checks, cost, id);
+    return new Promise<Verdict[]>((resolve, reject) => {
+      if (this.queue.length === 0) {
+        this.queuedAt = localNow();
+        setImmediate(this.flushQueue);
+      }
+      this.queue.push({ checks, cost, id, resolve, reject });
+    });
+  }
+
+  /** Requests waiting for the next batch, and when the first of them came. */
+  private queue: Queued[] = [];
+  private queuedAt = 0;
+
+  private readonly flushQueue = (): void => {
+    const all = this.queue;
+    const started = this.queuedAt;
+    this.queue = [];
+    for (let i = 0; i < all.length; i += MAX_BATCH) {
+      const batch = all.length <= MAX_BATCH ? all : all.slice(i, i + MAX_BATCH);
+      this.deadline(this.script(started, batch, true), started).then(
+        (verdicts) => {
+          for (let j = 0; j < batch.length; j++) (batch[j] as Queued).resolve(verdicts[j] as Verdict[]);
+        },
+        (err: unknown) => {
+          for (const q of batch) q.reject(err);
+        },
+      );
+    }
+  };
+
+  private consumeCluster(checks: readonly LimitCheck[], cost: number, id: string): Promise<Verdict[]> {
+    const started = localNow();
+    const groups = groupBySlot(checks, this.prefix);
+    const one = (part: readonly LimitCheck[]): Promise<Verdict[]> =>
+      this.script(started, [{ checks: part, cost, id }], true).then((v) => v[0] as Verdict[]);
+    if (groups.length === 1) return this.deadline(one(checks), started);
     const parts = groups.map((g) => g.map((i) => checks[i] as LimitCheck));
     return this.deadline(
-      Promise.allSettled(parts.map((p) => this.script(started, id, p, cost, true))).then((settled) => {
+      Promise.allSettled(parts.map(one)).then((settled) => {
         const failed = settled.find((r) => r.status === 'rejected');
         const verdicts = settled.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
         const allowed = !failed && verdicts.every((v) => v?.every((x) => x.allowed));
@@ -389,6 +456,7 @@ export class RedisStore implements Store {
         groups.forEach((g, n) => g.forEach((i, j) => (out[i] = (verdicts[n] as Verdict[])[j] as Verdict)));
         return out;
       }),
+      started,
     );
   }
 
@@ -402,13 +470,18 @@ export class RedisStore implements Store {
     });
   }
 
-  private async script(started: number, id: string, checks: readonly LimitCheck[], cost: number, mayRetry: boolean): Promise<Verdict[]> {
-    const keys = checks.map((c) => this.prefix + c.key);
-    const rules: number[] = [];
-    for (const c of checks) rules.push(c.rule.algorithm === 'gcra' ? 0 : 1, c.rule.limit, c.rule.periodMs, c.rule.burst);
-    const deadline = this.offset.redisDeadline(started + this.timeoutMs);
+  /** One CONSUME call for `batch`; the verdicts of each of its requests. */
+  private async script(started: number, batch: readonly Batched[], mayRetry: boolean): Promise<Verdict[][]> {
+    const args: (string | number)[] = [];
+    for (const q of batch) for (const c of q.checks) args.push(this.prefix + c.key);
+    const keyCount = args.length;
+    args.push(this.offset.redisDeadline(started + this.timeoutMs), batch.length);
+    for (const q of batch) {
+      args.push(q.cost, q.id, q.checks.length);
+      for (const c of q.checks) args.push(c.rule.algorithm === 'gcra' ? 0 : 1, c.rule.limit, c.rule.periodMs, c.rule.burst);
+    }
     const sent = localNow();
-    const flat = await this.client.pclConsume(keys.length, ...keys, cost, deadline, id, ...rules);
+    const flat = await this.client.pclConsume(keyCount, ...args);
     const answered = localNow();
     // Redis' TIME is in whole ms: the true time is below its value + 1.
     const sample = (flat[flat.length - 1] as number) + 1 - sent;
@@ -416,19 +489,24 @@ export class RedisStore implements Store {
       if (answered - started < this.timeoutMs) {
         // Refused as late although answered in time: Redis' clock moved ahead of the estimate.
         this.offset.reset(sample, answered - sent, answered);
-        if (mayRetry) return this.script(started, id, checks, cost, false);
+        if (mayRetry) return this.script(started, batch, false);
       }
       throw new StoreUnavailableError('redis ran the call after its deadline');
     }
     this.offset.sample(sample, answered - sent, answered);
-    const out: Verdict[] = [];
-    for (let i = 0; i < keys.length; i++) {
-      out.push({
-        allowed: flat[i * 4] === 1,
-        remaining: flat[i * 4 + 1] as number,
-        resetMs: flat[i * 4 + 2] as number,
-        retryAfterMs: flat[i * 4 + 3] as number,
-      });
+    const out: Verdict[][] = [];
+    let at = 0;
+    for (const q of batch) {
+      const verdicts: Verdict[] = [];
+      for (let i = 0; i < q.checks.length; i++, at += 4) {
+        verdicts.push({
+          allowed: flat[at] === 1,
+          remaining: flat[at + 1] as number,
+          resetMs: flat[at + 2] as number,
+          retryAfterMs: flat[at + 3] as number,
+        });
+      }
+      out.push(verdicts);
     }
     return out;
   }

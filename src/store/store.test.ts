@@ -128,3 +128,47 @@ describe('redis store failures', () => {
     }
   });
 });
+
+describe('redis store batching', () => {
+  it('the checks of one event-loop turn go to Redis in one script call, each request still all-or-nothing', async () => {
+    const r = await startRedis();
+    const s = new RedisStore({ url: r.url, cluster: undefined, timeoutMs: 500, keyPrefix: 'pcl:' });
+    const { Redis } = await import('ioredis');
+    const probe = new Redis(r.url);
+    const scriptCalls = async (): Promise<number> => {
+      const info = await probe.info('commandstats');
+      let n = 0;
+      for (const m of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)) n += Number(m[1]);
+      return n;
+    };
+    try {
+      await s.ready();
+      await s.consume([{ key: 'rl:{warm}:x', rule: gcraRule }]);
+      const before = await scriptCalls();
+      const tight: Rule = { ...gcraRule, id: 'tight', limit: 1 };
+      // 150 requests in one turn: each charges a shared limit of 100 and its own key; every odd
+      // one also a per-request limit of 1 that its twin (the next even one) has already spent.
+      const calls: Promise<import('../ratelimit/algorithms.ts').Verdict[]>[] = [];
+      for (let i = 0; i < 150; i++) {
+        const own = { key: `rl:{b}:own${i}`, rule: gcraRule };
+        const shared = { key: 'rl:{b}:shared', rule: gcraRule };
+        const checks = i % 2 === 0 ? [shared, own, { key: `rl:{b}:pair${i}`, rule: tight }] : [shared, own, { key: `rl:{b}:pair${i - 1}`, rule: tight }];
+        calls.push(s.consume(checks));
+      }
+      const verdicts = await Promise.all(calls);
+      const after = await scriptCalls();
+      assert.ok(after - before <= 2, `${after - before} script calls for 150 requests`);
+      // Even requests pass; odd ones are refused by their pair limit and charge nothing: of the
+      // shared 100, the 75 even requests took 75.
+      assert.equal(verdicts.filter((v) => v.every((x) => x.allowed)).length, 75);
+      assert.ok(verdicts.every((v, i) => (i % 2 === 0) === v.every((x) => x.allowed)));
+      assert.equal((await s.consume([{ key: 'rl:{b}:shared', rule: gcraRule }]))[0]?.remaining, 24);
+      // The refused ones charged nothing on their own keys either.
+      assert.equal((await s.consume([{ key: 'rl:{b}:own1', rule: gcraRule }]))[0]?.remaining, 99);
+    } finally {
+      probe.disconnect();
+      await s.close();
+      await r.stop();
+    }
+  });
+});
