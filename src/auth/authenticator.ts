@@ -77,6 +77,35 @@ export function repeatedCredential(rawHeaders: readonly string[], query: string,
   return undefined;
 }
 
+/**
+ * The first credential the request presents in any of `locations` (a header field's whole value, a
+ * cookie's or a query parameter's value), unverified: what the brute-force guard counts failures of.
+ */
+export function presentedCredential(rawHeaders: readonly string[], query: string, locations: readonly CredentialLocation[]): string | undefined {
+  for (const loc of locations) {
+    if (loc.header !== undefined || loc.cookie !== undefined) {
+      const want = loc.header ?? 'cookie';
+      for (let i = 0; i < rawHeaders.length; i += 2) {
+        const raw = rawHeaders[i] as string;
+        if (raw.length !== want.length || raw.toLowerCase() !== want) continue;
+        const value = rawHeaders[i + 1] as string;
+        if (loc.header !== undefined) return value;
+        for (const part of value.split(';')) {
+          const eq = part.indexOf('=');
+          if (eq !== -1 && part.slice(0, eq).trim() === loc.cookie) return part.slice(eq + 1).trim();
+        }
+      }
+    }
+    if (loc.query !== undefined && query !== '') {
+      for (const pair of query.split('&')) {
+        const eq = pair.indexOf('=');
+        if (eq !== -1 && pair.slice(0, eq) === loc.query) return pair.slice(eq + 1);
+      }
+    }
+  }
+  return undefined;
+}
+
 export const ABSENT: AuthResult = Object.freeze({ outcome: 'absent' });
 
 export function invalid(reason: string): AuthResult {

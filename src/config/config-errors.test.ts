@@ -609,6 +609,16 @@ const cases: Case[] = [
     expect: [{ path: 'store.redis', messageIncludes: 'give either url or cluster, not both' }],
   },
   {
+    name: 'store.maxKeys below its minimum',
+    yaml: config({ extra: 'store: { type: memory, maxKeys: 10 }' }),
+    expect: [{ path: 'store.maxKeys', messageIncludes: '1000' }],
+  },
+  {
+    name: 'defaults.bruteForce.by with an unknown kind',
+    yaml: config({ extra: 'defaults:\n  bruteForce: { maxFailures: 5, per: 1m, ban: 1m, by: [ip, user] }' }),
+    expect: [{ path: 'defaults.bruteForce.by[1]', messageIncludes: 'credential' }],
+  },
+  {
     name: 'store.redis with store.type memory',
     yaml: config({ extra: 'store: { type: memory, redis: { url: "redis://127.0.0.1:1" } }' }),
     expect: [{ path: 'store.redis', messageIncludes: 'is only used with store.type: redis' }],
@@ -1478,6 +1488,17 @@ defaults:
       assert.deepEqual(stages('open').map((s) => s.mode), ['shadow', 'shadow', 'shadow']);
     } finally {
       await gw.close();
+    }
+  });
+
+  it('store.maxKeys sets the memory store cap (default 100,000)', async () => {
+    for (const [extra, cap] of [['store: { type: memory, maxKeys: 5000 }', 5000], ['', 100_000]] as const) {
+      const gw = await buildGatewayFromText(config({ extra }), { env: {} });
+      try {
+        assert.equal((gw.store as unknown as { maxKeys: number }).maxKeys, cap);
+      } finally {
+        await gw.close();
+      }
     }
   });
 

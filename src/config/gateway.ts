@@ -153,11 +153,15 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
           maxFailures: raw.defaults.bruteForce.maxFailures,
           windowMs: parseDuration(raw.defaults.bruteForce.per),
           banMs: parseDuration(raw.defaults.bruteForce.ban),
+          byIp: (raw.defaults.bruteForce.by ?? ['ip', 'credential']).includes('ip'),
+          byCredential: (raw.defaults.bruteForce.by ?? ['ip', 'credential']).includes('credential'),
         },
         storeSettings.store,
       )
     : undefined;
-  const recordFailure = bruteForce ? (ctx: RequestContext) => void bruteForce.recordFailure(ctx.clientIp) : undefined;
+  const recordFailure = bruteForce
+    ? (ctx: RequestContext, credential: string | undefined) => bruteForce.recordFailure(ctx.clientIp, credential)
+    : undefined;
   const configuredAuthenticators: ReadonlySet<string> = new Set(Object.keys(raw.authenticators ?? {}));
   const authenticators = await buildAuthenticators(raw.authenticators as Record<string, RawAuthenticator> | undefined, {
     baseDir,
@@ -274,7 +278,7 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
     const stages: Stage[] = [];
     // The fixed order: abuse guard, pre-auth limit, authenticate, authorize, identity limits.
     const rateLimits = buildRouteLimits(defaultPolicies, r.rateLimit, r.name, at, mode, storeSettings, issues);
-    if (bruteForce) stages.push(new AbuseGuardStage(bruteForce, mode));
+    if (bruteForce) stages.push(new AbuseGuardStage(bruteForce, mode, routeAuthenticators.flatMap((a) => (a.location ? [a.location] : []))));
     if (rateLimits.preAuth) stages.push(rateLimits.preAuth);
     if (routeAuthenticators.length > 0) stages.push(new AuthenticateStage(routeAuthenticators, mode, recordFailure));
     if (r.authorize) {

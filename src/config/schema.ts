@@ -138,6 +138,15 @@ const Store = Strict({
     }),
   ),
   redis: Type.Optional(RedisSchema),
+  maxKeys: Type.Optional(
+    Type.Integer({
+      minimum: 1000,
+      maximum: 100_000_000,
+      default: 100_000,
+      description:
+        'Most keys an in-process store holds (the memory store, and the local fallback of a Redis store); at the cap the least recently used key goes. About 1.2 KB of heap per key.',
+    }),
+  ),
 });
 
 const Logging = Strict({

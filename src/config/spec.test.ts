@@ -175,7 +175,7 @@ describe('the reference configuration shape', () => {
       const policyOf = (st: unknown) => (st as RateLimitStage).policyHeader;
       assert.equal(policyOf(read.stages[1]), '"default-0";q=50;w=1');
       assert.equal(policyOf(read.stages[4]), '"orders-read-0";q=1000;w=60, "orders-read-1";q=100000;w=86400');
-      assert.deepEqual((read.stages[0] as AbuseGuardStage).guard.settings, { maxFailures: 20, windowMs: 60_000, banMs: 600_000 });
+      assert.deepEqual((read.stages[0] as AbuseGuardStage).guard.settings, { maxFailures: 20, windowMs: 60_000, banMs: 600_000, byIp: true, byCredential: true });
       assert.equal(gw.store.kind, 'memory');
       assert.deepEqual(read.transform?.requestSet.map(([name]) => name), ['x-consumer-id', 'x-user-sub']);
       assert.deepEqual([...(read.transform?.requestDrop ?? [])].sort(), ['cookie', 'x-consumer-id', 'x-user-sub']);

@@ -121,6 +121,10 @@ export class MemoryStore implements Store {
     return e ? e.expiresAt - now : 0;
   }
 
+  flagTtls(keys: readonly string[]): number[] {
+    return keys.map((k) => this.flagTtl(k));
+  }
+
   deleteKey(key: string): void {
     this.entries.delete(key);
   }

@@ -16,7 +16,8 @@ import { StoreUnavailableError, type LimitCheck, type Store } from './store.ts';
  * KEYS: every request's keys in order; ARGV: the caller's deadline in Redis time (ms; 0: none), the
  * number of requests, then per request: cost, its unique id (names its sliding-log entries, so a
  * refund can remove exactly them), its number of keys, then per key: algorithm (0 gcra, 1 sliding),
- * limit, period ms, burst. Returns 4 numbers per key and Redis' time, or {-1, time} without touching
+ * limit, period ms, burst. A request with cost -1 only reads its keys' flags (ban checks): no rule
+ * arguments, one number per key (ms left, 0: unset). Returns 4 numbers per key and Redis' time, or {-1, time} without touching
  * anything when the deadline has passed: the caller has given up on this call (e.g. it sat in the
  * socket of a frozen Redis) and answered the requests without it.
  */
@@ -33,6 +34,15 @@ for r = 1, tonumber(ARGV[2]) do
   local uid = ARGV[a + 1]
   local nk = tonumber(ARGV[a + 2])
   a = a + 3
+  if cost < 0 then
+    -- a flag read (ban checks): the milliseconds each flag has left, 0 when unset
+    for i = 1, nk do
+      local ttl = redis.call('PTTL', KEYS[k + i])
+      if ttl < 0 then ttl = 0 end
+      out[#out + 1] = ttl
+    end
+    nk = -nk
+  end
   local allowed = true
   local nexttat = {}
   for i = 1, nk do
@@ -92,8 +102,12 @@ for r = 1, tonumber(ARGV[2]) do
       end
     end
   end
-  a = a + nk * 4
-  k = k + nk
+  if nk < 0 then
+    k = k - nk
+  else
+    a = a + nk * 4
+    k = k + nk
+  end
 end
 out[#out + 1] = now
 return out
@@ -229,13 +243,15 @@ type Client = Redis | Cluster;
 /** One request's checks in a CONSUME call. */
 interface Batched {
   checks: readonly LimitCheck[];
+  /** -1: a flag read of `flags`. */
   cost: number;
+  flags?: readonly string[];
   /** Unique per call: names its sliding-log entries (refunds remove exactly them). */
   id: string;
 }
 
 interface Queued extends Batched {
-  resolve: (verdicts: Verdict[]) => void;
+  resolve: (result: Verdict[] & number[]) => void;
   reject: (err: unknown) => void;
 }
 
@@ -404,12 +420,16 @@ export class RedisStore implements Store {
   consume(checks: readonly LimitCheck[], cost = 1): Promise<Verdict[]> {
     const id = `${this.idPrefix}${(this.calls++).toString(36)}`;
     if (this.cluster) return this.consumeCluster(checks, cost, id);
-    return new Promise<Verdict[]>((resolve, reject) => {
+    return this.enqueue({ checks, cost, id });
+  }
+
+  private enqueue<T>(item: Batched): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       if (this.queue.length === 0) {
         this.queuedAt = localNow();
         setImmediate(this.flushQueue);
       }
-      this.queue.push({ checks, cost, id, resolve, reject });
+      this.queue.push({ ...item, resolve: resolve as Queued['resolve'], reject });
     });
   }
 
@@ -425,7 +445,7 @@ export class RedisStore implements Store {
       const batch = all.length <= MAX_BATCH ? all : all.slice(i, i + MAX_BATCH);
       this.deadline(this.script(started, batch, true), started).then(
         (verdicts) => {
-          for (let j = 0; j < batch.length; j++) (batch[j] as Queued).resolve(verdicts[j] as Verdict[]);
+          for (let j = 0; j < batch.length; j++) (batch[j] as Queued).resolve(verdicts[j] as Verdict[] & number[]);
         },
         (err: unknown) => {
           for (const q of batch) q.reject(err);
@@ -471,12 +491,19 @@ export class RedisStore implements Store {
   }
 
   /** One CONSUME call for `batch`; the verdicts of each of its requests. */
-  private async script(started: number, batch: readonly Batched[], mayRetry: boolean): Promise<Verdict[][]> {
+  private async script(started: number, batch: readonly Batched[], mayRetry: boolean): Promise<(Verdict[] | number[])[]> {
     const args: (string | number)[] = [];
-    for (const q of batch) for (const c of q.checks) args.push(this.prefix + c.key);
+    for (const q of batch) {
+      if (q.flags !== undefined) for (const f of q.flags) args.push(this.prefix + f);
+      else for (const c of q.checks) args.push(this.prefix + c.key);
+    }
     const keyCount = args.length;
     args.push(this.offset.redisDeadline(started + this.timeoutMs), batch.length);
     for (const q of batch) {
+      if (q.flags !== undefined) {
+        args.push(-1, q.id, q.flags.length);
+        continue;
+      }
       args.push(q.cost, q.id, q.checks.length);
       for (const c of q.checks) args.push(c.rule.algorithm === 'gcra' ? 0 : 1, c.rule.limit, c.rule.periodMs, c.rule.burst);
     }
@@ -494,9 +521,14 @@ export class RedisStore implements Store {
       throw new StoreUnavailableError('redis ran the call after its deadline');
     }
     this.offset.sample(sample, answered - sent, answered);
-    const out: Verdict[][] = [];
+    const out: (Verdict[] | number[])[] = [];
     let at = 0;
     for (const q of batch) {
+      if (q.flags !== undefined) {
+        out.push(flat.slice(at, at + q.flags.length));
+        at += q.flags.length;
+        continue;
+      }
       const verdicts: Verdict[] = [];
       for (let i = 0; i < q.checks.length; i++, at += 4) {
         verdicts.push({
@@ -525,6 +557,15 @@ export class RedisStore implements Store {
 
   async setFlag(key: string, ttlMs: number): Promise<void> {
     await this.deadline(this.client.set(this.prefix + key, '1', 'PX', ttlMs));
+  }
+
+  /**
+   * The ms each flag has left (0: unset), in one round trip: batched with the other calls of this
+   * turn of the event loop (a Cluster reads each key on its own node, in parallel).
+   */
+  flagTtls(keys: readonly string[]): Promise<number[]> {
+    if (this.cluster) return Promise.all(keys.map((k) => this.flagTtl(k)));
+    return this.enqueue<number[]>({ checks: [], cost: -1, flags: keys, id: '' });
   }
 
   async flagTtl(key: string): Promise<number> {

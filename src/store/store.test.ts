@@ -52,8 +52,15 @@ function contract(name: string, make: () => Promise<Store>, done: (s: Store) => 
       await store.setFlag(f, 5000);
       const ttl = await store.flagTtl(f);
       assert.ok(ttl > 4000 && ttl <= 5000, String(ttl));
+      // Several flags in one call (Redis: batched with the limit checks of the same turn).
+      const [both, limit] = await Promise.all([store.flagTtls([f, `${f}:unset`]), store.consume([{ key: `rl:{${f}}:x`, rule: gcraRule }])]);
+      assert.equal(both.length, 2);
+      assert.ok((both[0] as number) > 4000 && (both[0] as number) <= 5000, String(both[0]));
+      assert.equal(both[1], 0);
+      assert.equal(limit[0]?.allowed, true);
       await store.deleteKey(f);
       assert.equal(await store.flagTtl(f), 0);
+      assert.deepEqual(await store.flagTtls([f]), [0]);
     });
   });
 }

@@ -23,6 +23,8 @@ export interface Store {
   setFlag(key: string, ttlMs: number): void | Promise<void>;
   /** Milliseconds a flag has left, or 0 when it is not set. */
   flagTtl(key: string): number | Promise<number>;
+  /** Milliseconds each flag has left (0: not set), in one call. */
+  flagTtls(keys: readonly string[]): number[] | Promise<number[]>;
   deleteKey(key: string): void | Promise<void>;
   /**
    * Takes one of `limit` slots of a semaphore for `holder`; false when all are taken. A slot whose

@@ -183,7 +183,7 @@ describe('two gateway instances sharing one Redis', () => {
     match: { path: /shared }
     auth: public
     upstream: backend
-    rateLimit: [{ by: ip, limit: 100, per: 1m, name: shared }]
+    rateLimit: [{ by: ip, limit: 100, per: 1h, name: shared }]
   - name: window
     match: { path: /window }
     auth: public
@@ -210,12 +210,13 @@ defaults:
     await redis?.stop();
   });
 
-  it('1,000 requests split between two in-process instances against limit 100/min: the shared limit holds', async () => {
+  it('1,000 requests split between two in-process instances against limit 100/h: total accepted within [0.98 L, L]', async () => {
     const ip = freshIp();
     const before = upstream.received.length;
     const { answers, elapsed } = await spread(1000, [a.httpPort, b.httpPort], '/shared', ip);
     const passed = count(answers, 200);
-    const bound = 100 + Math.ceil(elapsed / 600);
+    // 100 per hour: a cell refills every 36 s, never during the run — the bound is the limit itself.
+    const bound = 100;
     const perInstance = [0, 1].map((r) => answers.filter((x, i) => i % 2 === r && x.status === 200).length);
     const unavailable = count(answers, 503);
     console.log(
@@ -235,7 +236,7 @@ defaults:
     const [overA, overB] = [await send(a.httpPort, '/shared', from(ip)), await send(b.httpPort, '/shared', from(ip))];
     assert.equal(overA.status, 429);
     assert.equal(overB.status, 429);
-    assert.match(overA.headers.ratelimit ?? '', /^"shared";r=0;t=1$/);
+    assert.match(overA.headers.ratelimit ?? '', /^"shared";r=0;t=3[56]$/);
   });
 
   it('one in-process instance and one `portcullis start` process: the shared limit holds across processes', async () => {
@@ -244,7 +245,7 @@ defaults:
       const ip = freshIp();
       const { answers, elapsed } = await spread(1000, [a.httpPort, proc.port], '/shared', ip);
       const passed = count(answers, 200);
-      const bound = 100 + Math.ceil(elapsed / 600);
+      const bound = 100;
       const perInstance = [0, 1].map((r) => answers.filter((x, i) => i % 2 === r && x.status === 200).length);
       const unavailable = count(answers, 503);
       console.log(
@@ -258,7 +259,7 @@ defaults:
       for (const port of [proc.port, a.httpPort]) {
         const over = await send(port, '/shared', from(ip));
         assert.equal(over.status, 429);
-        assert.match(over.headers.ratelimit ?? '', /^"shared";r=0;t=1$/);
+        assert.match(over.headers.ratelimit ?? '', /^"shared";r=0;t=3[56]$/);
       }
     } finally {
       await proc.stop();
@@ -303,8 +304,8 @@ defaults:
     for (const kind of ['pcl:rl', 'pcl:bf', 'pcl:ban']) assert.ok(kinds.has(kind), `no ${kind} keys to check`);
     const without = [...keys].filter(([, ttl]) => ttl < 0);
     assert.deepEqual(without, [], 'keys without a TTL');
-    // And no TTL longer than what the key stands for (1 min limits, 5 s failure windows, 2 s bans).
-    for (const [k, ttl] of keys) assert.ok(ttl <= 60_000, `${k}: ${ttl} ms`);
+    // And no TTL longer than what the key stands for (the 1 h limit, 1 min limits, 5 s failure windows, 2 s bans).
+    for (const [k, ttl] of keys) assert.ok(ttl <= (k.includes(':shared#') ? 3_600_000 : 60_000), `${k}: ${ttl} ms`);
   });
 });
 

@@ -532,6 +532,62 @@ routes:
     assert.deepEqual(after.slice(0, 20).map(codeOf), Array(20).fill('PCL_ABUSE_BANNED'));
     assert.deepEqual(after.slice(20).map((a) => a.status), Array(20).fill(200));
   });
+
+  it('one bad credential replayed from many addresses is banned itself; the addresses and valid keys are not', async () => {
+    const replayed = wrong();
+    const upstreamBefore = seen(upstream, '/bf');
+    // Three different addresses, one failure each: no address reaches its threshold.
+    for (let i = 0; i < 3; i++) assert.equal(codeOf(await attempt(freshIp(), replayed)), 'PCL_AUTHN_INVALID_CREDENTIALS');
+    const fresh = freshIp();
+    const banned = await attempt(fresh, replayed);
+    assert.equal(banned.status, 429);
+    assert.equal(codeOf(banned), 'PCL_ABUSE_BANNED');
+    const record = gw.log.find((l) => l.requestId === banned.headers['x-request-id']);
+    assert.match(JSON.stringify(record?.decisions), /presented credential banned/);
+    // The same new address with a valid key, and another bad key, still reach authentication.
+    assert.equal((await attempt(fresh, key.key)).status, 200);
+    assert.equal(codeOf(await attempt(fresh, wrong())), 'PCL_AUTHN_INVALID_CREDENTIALS');
+    assert.equal(seen(upstream, '/bf') - upstreamBefore, 1);
+  });
+});
+
+describe('brute-force guard by IP only (bruteForce.by: [ip])', () => {
+  let upstream: TestUpstream;
+  let gw: TestGateway;
+  const key = newApiKey();
+
+  before(async () => {
+    upstream = await startUpstream();
+    gw = await startGateway(`
+${SERVER}
+authenticators:
+  keys:
+    type: apiKey
+    consumers: [{ id: alpha, keyHash: "${key.keyHash}" }]
+defaults:
+  bruteForce: { maxFailures: 2, per: 5s, ban: 5s, by: [ip] }
+upstreams:
+  backend: { targets: [${upstream.url}], timeout: 5s }
+routes:
+  - name: keyed
+    match: { path: /bf }
+    auth: keys
+    upstream: backend
+`);
+  });
+
+  after(async () => {
+    await gw?.close();
+    await upstream?.close();
+  });
+
+  it('a credential failing from many addresses is not banned', async () => {
+    const replayed = newApiKey().key;
+    for (let i = 0; i < 5; i++) {
+      const a = await send(gw.httpPort, '/bf', from(freshIp(), { 'x-api-key': replayed }));
+      assert.equal(codeOf(a), 'PCL_AUTHN_INVALID_CREDENTIALS');
+    }
+  });
 });
 
 describe('a random-key flood against the memory store', () => {
@@ -678,6 +734,7 @@ describe('the rate-limit stage with an injected clock (no network)', () => {
       increment: () => Promise.reject(new StoreUnavailableError('down')),
       setFlag: () => Promise.reject(new StoreUnavailableError('down')),
       flagTtl: () => Promise.reject(new StoreUnavailableError('down')),
+      flagTtls: () => Promise.reject(new StoreUnavailableError('down')),
       deleteKey: () => Promise.reject(new StoreUnavailableError('down')),
       acquire: () => Promise.reject(new StoreUnavailableError('down')),
       release: () => Promise.reject(new StoreUnavailableError('down')),

@@ -4,7 +4,7 @@
  * with an RFC 6750 challenge) or "cannot check now" (503); the decision record and the log say
  * which authenticator rejected what, and why.
  */
-import { repeatedCredential, type AuthInput, type AuthResult, type Authenticator, type CredentialLocation } from '../../auth/authenticator.ts';
+import { presentedCredential, repeatedCredential, type AuthInput, type AuthResult, type Authenticator, type CredentialLocation } from '../../auth/authenticator.ts';
 import { GatewayError } from '../../errors/gateway-error.ts';
 import type { RequestContext } from '../../pipeline/context.ts';
 import type { Stage } from '../../pipeline/stage.ts';
@@ -21,10 +21,17 @@ export class AuthenticateStage implements Stage {
   /** Where the authenticators read credentials (each checked for repetition). */
   private readonly locations: readonly CredentialLocation[];
 
-  /** Called with the request when a credential was presented and rejected (brute-force counting). */
-  private readonly onInvalid: ((ctx: RequestContext) => void) | undefined;
+  /**
+   * Called when a credential was presented and rejected (brute-force counting), with the request and
+   * the credential it presented first (unverified; undefined for mTLS).
+   */
+  private readonly onInvalid: ((ctx: RequestContext, credential: string | undefined) => void) | undefined;
 
-  constructor(authenticators: readonly Authenticator[], mode: 'enforce' | 'shadow', onInvalid?: (ctx: RequestContext) => void) {
+  constructor(
+    authenticators: readonly Authenticator[],
+    mode: 'enforce' | 'shadow',
+    onInvalid?: (ctx: RequestContext, credential: string | undefined) => void,
+  ) {
     this.authenticators = authenticators;
     this.mode = mode;
     this.onInvalid = onInvalid;
@@ -76,7 +83,7 @@ export class AuthenticateStage implements Stage {
       throw new GatewayError('PCL_AUTHN_UNAVAILABLE', reason, { headers: { 'retry-after': '5' } });
     }
     if (invalidSeen) {
-      this.onInvalid?.(ctx);
+      if (this.onInvalid) this.onInvalid(ctx, presentedCredential(ctx.request.rawHeaders, ctx.query, this.locations));
       throw new GatewayError('PCL_AUTHN_INVALID_CREDENTIALS', reason, this.invalidChallenge ? { headers: { 'www-authenticate': this.invalidChallenge } } : {});
     }
     throw new GatewayError('PCL_AUTHN_MISSING_CREDENTIALS', reason, this.missingChallenge ? { headers: { 'www-authenticate': this.missingChallenge } } : {});

@@ -12,18 +12,23 @@ export interface StoreSettings {
   store: Store;
   onError: OnStoreError;
   instances: number;
+  /** Key cap of in-process stores (the memory store; the local fallback of a Redis store). */
+  maxKeys: number;
 }
 
-export function buildStore(raw: { type?: 'memory' | 'redis'; redis?: RawRedis } | undefined, issues: ConfigIssue[]): StoreSettings {
+const DEFAULT_MAX_KEYS = 100_000;
+
+export function buildStore(raw: { type?: 'memory' | 'redis'; redis?: RawRedis; maxKeys?: number } | undefined, issues: ConfigIssue[]): StoreSettings {
   const type = raw?.type ?? 'memory';
+  const maxKeys = raw?.maxKeys ?? DEFAULT_MAX_KEYS;
   if (type === 'memory') {
     if (raw?.redis) issues.push({ path: 'store.redis', message: 'is only used with store.type: redis' });
-    return { store: new MemoryStore(), onError: 'local', instances: 1 };
+    return { store: new MemoryStore({ maxKeys }), onError: 'local', instances: 1, maxKeys };
   }
   const r = raw?.redis;
   if (!r || (r.url === undefined && r.cluster === undefined)) {
     issues.push({ path: 'store.redis', message: 'store.type redis needs store.redis.url or store.redis.cluster' });
-    return { store: new MemoryStore(), onError: 'local', instances: 1 };
+    return { store: new MemoryStore({ maxKeys }), onError: 'local', instances: 1, maxKeys };
   }
   if (r.url !== undefined && r.url.includes('+sentinel://')) {
     try {
@@ -47,6 +52,7 @@ export function buildStore(raw: { type?: 'memory' | 'redis'; redis?: RawRedis } 
     }),
     onError: r.onError ?? 'local',
     instances: r.instances ?? 1,
+    maxKeys,
   };
 }
 
@@ -112,6 +118,6 @@ export function buildRouteLimits(
   const make = (name: 'pre-auth-limit' | 'rate-limit', policies: Policy[]) =>
     policies.length === 0
       ? undefined
-      : new RateLimitStage({ name, policies, store: store.store, mode, onError: store.onError, instances: store.instances, ...(onFallback ? { onFallback } : {}) });
+      : new RateLimitStage({ name, policies, store: store.store, mode, onError: store.onError, instances: store.instances, localMaxKeys: store.maxKeys, ...(onFallback ? { onFallback } : {}) });
   return { preAuth: make('pre-auth-limit', preAuth), identity: make('rate-limit', identity) };
 }

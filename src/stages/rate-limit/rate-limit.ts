@@ -38,6 +38,8 @@ export interface RateLimitOptions {
   onError: OnStoreError;
   /** Divisor for the local fallback limiter (gateway instances sharing the store). */
   instances: number;
+  /** Key cap of the local fallback limiter (default 100,000). */
+  localMaxKeys?: number;
   onFallback?: (reason: string) => void;
 }
 
@@ -186,7 +188,7 @@ export class RateLimitStage implements Stage {
     if (this.o.onError === 'open') return;
     if (this.o.onError === 'closed') throw new GatewayError('PCL_RATE_LIMIT_UNAVAILABLE', reason, { headers: { 'retry-after': '1' } });
     // local: the same policies, in-process, each instance allowed its share of the limit.
-    this.local ??= new MemoryStore({ maxKeys: 100_000 });
+    this.local ??= new MemoryStore({ maxKeys: this.o.localMaxKeys ?? 100_000 });
     const n = Math.max(1, this.o.instances);
     const localChecks = checks.map((c) => ({
       key: c.key,

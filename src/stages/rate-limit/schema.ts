@@ -34,9 +34,17 @@ export const BruteForceSchema = Strict(
   {
     maxFailures: Type.Integer({ minimum: 1, description: 'Failed authentications per client IP within `per` that trigger a ban.' }),
     per: Duration('The window the failures are counted in.'),
-    ban: Duration('How long the IP is refused (429) before authentication runs.'),
+    ban: Duration('How long the IP (or credential) is refused (429) before authentication runs.'),
+    by: Type.Optional(
+      Type.Array(Type.Union([Type.Literal('ip'), Type.Literal('credential')]), {
+        minItems: 1,
+        uniqueItems: true,
+        description:
+          'What failures are counted and banned by (default both): the client IP, and the presented credential (by its SHA-256: a token or key replayed from many addresses).',
+      }),
+    ),
   },
-  'Ban client IPs that fail authentication repeatedly.',
+  'Ban client IPs (and presented credentials) that fail authentication repeatedly.',
 );
 
 export const RedisSchema = Strict({
