@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { newApiKey } from '../auth/api-key.ts';
+import { importOpenApiCommand } from './import-openapi.ts';
 import { buildGatewayFromFile } from '../config/gateway.ts';
 import { ConfigError, formatIssue } from '../config/errors.ts';
 import { GatewayServer } from '../server/gateway-server.ts';
@@ -17,6 +18,10 @@ Usage:
   portcullis validate --config FILE   check a config; exit 0 when valid, 1 with every error otherwise
   portcullis keys new [--consumer ID] [--prefix pcl_] [--pepper-env NAME]
                                       print a new API key (once) and the keyHash line for the config
+  portcullis import-openapi FILE [--upstream NAME] [--auth NAME]
+                                      print route entries (YAML, to paste under routes:) for
+                                      each operation of an OpenAPI 3.0/3.1 document, validated
+                                      against it (validate: { openapi: FILE })
   portcullis --help | --version
 
 Options:
@@ -25,6 +30,9 @@ Options:
   --prefix TEXT       keys new: the key's prefix, letters, digits, "_" and "-" (default: pcl_)
   --pepper-env NAME   keys new: hash with the pepper in environment variable NAME (hmac-sha256);
                       the authenticator then needs pepper: \${NAME}
+  --upstream NAME     import-openapi: the routes' upstream (default: named after the API's title)
+  --auth NAME         import-openapi: the routes' authenticator, or public (default: the names
+                      of the operations' security schemes)
   -h, --help          this text
   -v, --version       the version
 
@@ -42,6 +50,8 @@ export async function main(argv: string[]): Promise<number> {
         consumer: { type: 'string' },
         prefix: { type: 'string' },
         'pepper-env': { type: 'string' },
+        upstream: { type: 'string' },
+        auth: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -70,6 +80,14 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     return keysNew(values.consumer, values.prefix, values['pepper-env']);
+  }
+  if (command === 'import-openapi') {
+    return importOpenApiCommand(positionals.slice(1), { upstream: values.upstream, auth: values.auth });
+  }
+  const importOption = (['upstream', 'auth'] as const).find((o) => values[o] !== undefined);
+  if (importOption !== undefined) {
+    process.stderr.write(`portcullis: --${importOption} belongs to "portcullis import-openapi"\n`);
+    return 2;
   }
   const keyOption = (['consumer', 'prefix', 'pepper-env'] as const).find((o) => values[o] !== undefined);
   if (keyOption !== undefined) {

@@ -685,14 +685,73 @@ const cases: Case[] = [
     match: { path: /a }
     auth: public
     upstream: orders-v1
-    validate: { maxBodyBytes: 1kb }
     threats: { mode: block }
-    ipFilter: { deny: [10.0.0.0/8] }
     cors: { origins: ["https://a.example"] }`),
-    expect: ['validate', 'threats', 'ipFilter', 'cors'].map((k) => ({
+    expect: ['threats', 'cors'].map((k) => ({
       path: `routes[0].${k}`,
       messageIncludes: NOT_YET,
     })),
+  },
+  {
+    name: 'route validate: sizes, media types, limits, errors mode, a misspelt key',
+    yaml: oneRoute(`
+    match: { path: /a }
+    auth: public
+    upstream: orders-v1
+    validate:
+      maxBodyBytes: lots
+      contentTypes: [json, "application/json; charset=utf-8"]
+      limits: { maxDepth: 0, maxFieldBytes: 1x }
+      errors: verbose
+      bodyy: {}`),
+    expect: [
+      { path: 'routes[0].validate.bodyy', messageIncludes: 'unknown key (did you mean "body"?)' },
+      { path: 'routes[0].validate.maxBodyBytes', messageIncludes: 'must be a size such as "512b", "16kb" or "1mb", got "lots"' },
+      { path: 'routes[0].validate.contentTypes[0]', messageIncludes: 'must be a media type without parameters, such as "application/json", "application/*+json" or "text/*", got "json"' },
+      { path: 'routes[0].validate.contentTypes[1]', messageIncludes: 'must be a media type without parameters' },
+      { path: 'routes[0].validate.limits.maxDepth', messageIncludes: 'must be at least 1' },
+      { path: 'routes[0].validate.limits.maxFieldBytes', messageIncludes: 'must be a size' },
+      { path: 'routes[0].validate.errors', messageIncludes: 'must be one of "detailed", "hidden"' },
+    ],
+  },
+  {
+    name: 'route validate: body is a JSON Schema (a mapping or a boolean)',
+    yaml: oneRoute(`
+    match: { path: /a }
+    auth: public
+    upstream: orders-v1
+    validate: { body: [1] }`),
+    expect: [{ path: 'routes[0].validate.body', messageIncludes: 'must be a mapping or true or false, got a list' }],
+  },
+  {
+    name: 'route validate: build-time errors, each at its key',
+    yaml: config({
+      routes: `routes:
+  - name: a
+    match: { path: /a }
+    auth: public
+    upstream: orders-v1
+    validate: { body: { type: objekt }, basePath: /v1, maxBodyBytes: 0b }
+  - name: b
+    match: { path: /b }
+    auth: public
+    upstream: orders-v1
+    validate: { body: { $ref: schemas/nope.json }, unknownOperation: 404 }
+  - name: c
+    match: { path: /c }
+    auth: public
+    upstream: orders-v1
+    validate: { openapi: specs/nope.yaml, body: { format: sku } }`,
+    }),
+    expect: [
+      { path: 'routes[0].validate.maxBodyBytes', messageIncludes: 'must be at least 1b' },
+      { path: 'routes[0].validate.body', messageIncludes: 'is not a usable JSON Schema: schema is invalid: data/type must be equal to one of the allowed values' },
+      { path: 'routes[0].validate.basePath', messageIncludes: 'applies only with validate.openapi' },
+      { path: 'routes[1].validate.body', messageIncludes: 'is not a usable JSON Schema: cannot use schemas/nope.json: ENOENT' },
+      { path: 'routes[1].validate.unknownOperation', messageIncludes: 'applies only with validate.openapi' },
+      { path: 'routes[2].validate.body', messageIncludes: 'unknown format "sku"' },
+      { path: 'routes[2].validate.openapi', messageIncludes: 'specs/nope.yaml: cannot read the OpenAPI document: ENOENT' },
+    ],
   },
   {
     name: 'defaults.threats',

@@ -16,6 +16,8 @@ import { compileTransform } from '../stages/transform/transform.ts';
 import { AbuseGuardStage, BruteForceGuard } from '../stages/abuse-guard/abuse-guard.ts';
 import { buildDefaultPolicies, buildRouteLimits, buildStore, keyParts } from '../stages/rate-limit/build.ts';
 import { ConcurrencyStage } from '../stages/concurrency/concurrency.ts';
+import { prepareValidation, validationStages } from '../stages/validate/build.ts';
+import { buildIpFilters } from '../stages/ip-filter/build.ts';
 import type { Store } from '../store/store.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import type { CompiledTransform } from '../stages/transform/transform.ts';
@@ -79,6 +81,10 @@ export interface CompiledRoute {
   readonly stripPrefix: boolean;
   readonly mode: 'enforce' | 'shadow';
   readonly stages: readonly Stage[];
+  /** Index in `stages` of the first stage that needs the body (`stages.length` when none does). */
+  readonly bodyStage: number;
+  /** The ip-filter stage (none or one): run right after the route match, before the body-size check and `stages`. */
+  readonly ipFilter: readonly Stage[];
   readonly maxBodyBytes: number;
   readonly needsBody: boolean;
   readonly transform: CompiledTransform | undefined;
@@ -105,6 +111,8 @@ export class Gateway {
   readonly source: string;
   /** Shared state: rate-limit counters, brute-force counters and bans. */
   readonly store: Store;
+  /** defaults.ipFilter (none or one stage), for requests no route matches: a denied address gets 403, not 404. */
+  readonly ipFilter: readonly Stage[];
 
   constructor(init: {
     settings: Settings;
@@ -113,6 +121,7 @@ export class Gateway {
     upstreams: Map<string, Upstream>;
     source: string;
     store: Store;
+    ipFilter: readonly Stage[];
   }) {
     this.settings = init.settings;
     this.routes = init.routes;
@@ -120,6 +129,7 @@ export class Gateway {
     this.upstreams = init.upstreams;
     this.source = init.source;
     this.store = init.store;
+    this.ipFilter = init.ipFilter;
   }
 
   /** Closes the upstream pools once in-flight requests on them have finished. */
@@ -241,6 +251,8 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
     }
   }
 
+  const ipFilters = await buildIpFilters(raw.defaults?.ipFilter, raw.routes.map((r) => r.ipFilter), baseDir, issues);
+  const validations = await prepareValidation(raw.routes.map((r) => r.validate), baseDir, issues);
   const routes: CompiledRoute[] = [];
   const specs: RouteSpec<CompiledRoute>[] = [];
   const seenNames = new Map<string, number>();
@@ -276,7 +288,7 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
     if (issues.length > before || typeof pattern === 'string' || !upstream) return;
     const mode = r.mode ?? 'enforce';
     const stages: Stage[] = [];
-    // The fixed order: abuse guard, pre-auth limit, authenticate, authorize, identity limits.
+    // The fixed order: abuse guard, pre-auth limit, authenticate, authorize, identity limits, concurrency, validate.
     const rateLimits = buildRouteLimits(defaultPolicies, r.rateLimit, r.name, at, mode, storeSettings, issues);
     if (bruteForce) stages.push(new AbuseGuardStage(bruteForce, mode, routeAuthenticators.flatMap((a) => (a.location ? [a.location] : []))));
     if (rateLimits.preAuth) stages.push(rateLimits.preAuth);
@@ -303,8 +315,13 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
         instances: storeSettings.instances,
       }));
     }
+    // Then validate: its head check, then (the body read) its body check.
+    const validation = validations[i];
+    const maxBodyBytes = validation?.maxBodyBytes ?? limits.maxBodyBytes;
+    if (validation) stages.push(...validationStages(validation, mode, maxBodyBytes));
     const transform = compileTransform(r.transform, at, issues);
     if (issues.length > before) return;
+    const bodyStage = stages.findIndex((s) => s.needsBody);
     const route: CompiledRoute = {
       name: r.name,
       index: i,
@@ -312,8 +329,10 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
       stripPrefix: r.stripPrefix ?? false,
       mode,
       stages,
-      maxBodyBytes: limits.maxBodyBytes,
-      needsBody: stages.some((s) => s.needsBody),
+      bodyStage: bodyStage === -1 ? stages.length : bodyStage,
+      ipFilter: ipFilters.forRoute(i, mode),
+      maxBodyBytes,
+      needsBody: bodyStage !== -1,
       transform,
     };
     routes.push(route);
@@ -341,7 +360,7 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
     logLevel: raw.logging?.level ?? 'info',
     accessLog: accessLogTarget(raw.logging?.accessLog, baseDir),
   };
-  return new Gateway({ settings, routes, router: new Router(specs), upstreams, source, store: storeSettings.store });
+  return new Gateway({ settings, routes, router: new Router(specs), upstreams, source, store: storeSettings.store, ipFilter: ipFilters.unrouted });
 }
 
 /** stdout | off | a file path, relative to the config file's directory like every path in the config. */

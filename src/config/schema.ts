@@ -17,6 +17,8 @@ import {
   TransformSchema,
 } from '../stages/authenticate/schema.ts';
 import { BruteForceSchema, ConcurrencySchema, RateLimitSchema, RedisSchema } from '../stages/rate-limit/schema.ts';
+import { ValidateSchema } from '../stages/validate/schema.ts';
+import { IpFilterSchema, RouteIpFilterSchema } from '../stages/ip-filter/schema.ts';
 
 /** Names of routes and upstreams. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
@@ -171,7 +173,7 @@ const Tracing = Strict({
 });
 
 const Defaults = Strict({
-  ipFilter: Type.Optional(Unsupported('IP filtering')),
+  ipFilter: Type.Optional(IpFilterSchema),
   rateLimit: Type.Optional(RateLimitSchema),
   bruteForce: Type.Optional(BruteForceSchema),
   threats: Type.Optional(Unsupported('threat detection')),
@@ -249,9 +251,9 @@ const Route = Strict({
   authorize: Type.Optional(AuthorizeSchema),
   rateLimit: Type.Optional(RateLimitSchema),
   concurrency: Type.Optional(ConcurrencySchema),
-  validate: Type.Optional(Unsupported('request validation')),
+  validate: Type.Optional(ValidateSchema),
   threats: Type.Optional(Unsupported('threat detection')),
-  ipFilter: Type.Optional(Unsupported('IP filtering')),
+  ipFilter: Type.Optional(RouteIpFilterSchema),
   cors: Type.Optional(Unsupported('CORS')),
   transform: Type.Optional(TransformSchema),
 });

@@ -6,7 +6,7 @@
  * - the supported part of it (test/fixtures/spec-subset.yaml) builds, and covers every supported key.
  */
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -67,15 +67,12 @@ const normalise = (issuePath: string): string =>
 const SCHEMA_PHASE = [
   'server.admin',
   'authenticators.partner-signatures',
-  'defaults.ipFilter',
   'defaults.threats',
   'defaults.cors',
   'upstreams.orders-v1.healthCheck',
   'upstreams.orders-v1.retries',
   'upstreams.orders-v1.circuitBreaker',
   'upstreams.orders-v2.tls',
-  'routes[1].validate',
-  'routes[2].validate',
   'routes[2].upstream.split',
   'routes[2].cors',
 ];
@@ -102,6 +99,14 @@ describe('the reference configuration shape', () => {
     }
     // server.https.clientCertificates.ca of both files: the CA that issues client certificates.
     await copyFile(certs.caFile, path.join(dir, 'certs', 'clients-ca.pem'));
+    // defaults.ipFilter.denyFile of both files: a feed in the Spamhaus DROP format.
+    await mkdir(path.join(dir, 'feeds'));
+    await writeFile(path.join(dir, 'feeds', 'drop.txt'), '; Spamhaus DROP List\n1.10.16.0/20 ; SBL256894\n');
+    // routes[].validate of both files: the OpenAPI document and the JSON Schema they name.
+    for (const file of ['specs/orders.openapi.yaml', 'schemas/catalog-query.json']) {
+      await mkdir(path.join(dir, path.dirname(file)), { recursive: true });
+      await copyFile(new URL(file, FIXTURES), path.join(dir, file));
+    }
     await copyFile(new URL('spec-subset.yaml', FIXTURES), path.join(dir, 'portcullis.yaml'));
   });
   after(async () => {
@@ -182,10 +187,17 @@ describe('the reference configuration shape', () => {
       assert.deepEqual([...(read.transform?.responseDrop ?? [])].sort(), ['server', 'x-powered-by']);
       const [create, catalog, health] = gw.routes.slice(1);
       // No own rateLimit and no identity entries in the defaults: the ip guard only.
-      assert.deepEqual(create?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'authorize']);
-      assert.deepEqual(catalog?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'concurrency']);
+      // validate last: the media type on the head, then (the body read, up to the route's 64kb) the body.
+      assert.deepEqual(create?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'authorize', 'content-type', 'validate']);
+      assert.deepEqual([create?.bodyStage, create?.needsBody, create?.maxBodyBytes], [5, true, 64 * 1024]);
+      assert.deepEqual(catalog?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'concurrency', 'validate']);
+      assert.deepEqual([catalog?.bodyStage, catalog?.needsBody, catalog?.maxBodyBytes], [4, true, 1024 * 1024]);
+      assert.deepEqual([read.bodyStage, read.needsBody], [read.stages.length, false]);
       // A public route is guarded too: a banned or flooding IP is refused everywhere.
       assert.deepEqual(health?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit']);
+      // defaults.ipFilter on every route (none has its own), and for requests no route matches.
+      assert.deepEqual(gw.routes.map((r) => r.ipFilter.map((st) => st.name)), [['ip-filter'], ['ip-filter'], ['ip-filter'], ['ip-filter']]);
+      assert.deepEqual(gw.ipFilter.map((st) => st.name), ['ip-filter']);
 
       const m = gw.router.match('api.example.com', '/orders/42', 'GET');
       assert.equal(m.kind === 'match' && m.match.route.name, 'orders-read');
@@ -218,10 +230,11 @@ describe('the reference configuration shape', () => {
     const { 'partner-signatures': _later, ...supported } = full.authenticators;
     assert.deepEqual(subset.authenticators, supported);
     assert.deepEqual(subset.server.https.clientCertificates, full.server.https.clientCertificates);
-    const pick = (r: Record<string, unknown>) => ({ auth: r.auth, authorize: r.authorize, rateLimit: r.rateLimit, transform: r.transform });
+    const pick = (r: Record<string, unknown>) => ({ auth: r.auth, authorize: r.authorize, rateLimit: r.rateLimit, transform: r.transform, validate: r.validate });
     assert.deepEqual(subset.routes.map(pick), full.routes.map(pick));
     assert.deepEqual(subset.defaults.rateLimit, full.defaults.rateLimit);
     assert.deepEqual(subset.defaults.bruteForce, full.defaults.bruteForce);
+    assert.deepEqual(subset.defaults.ipFilter, full.defaults.ipFilter);
     assert.deepEqual(subset.store, full.store);
   });
 });

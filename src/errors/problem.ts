@@ -1,4 +1,5 @@
 import { ERROR_CODES, type ErrorCode } from './codes.ts';
+import type { FieldError } from './gateway-error.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -6,7 +7,7 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
  * The RFC 9457 body for a rejection. `type` is a stable URN built from the code so clients can
  * switch on it; `instance` carries the request id so support can find the log line.
  */
-export function problemBody(code: ErrorCode, requestId: string, detail?: string): string {
+export function problemBody(code: ErrorCode, requestId: string, detail?: string, errors?: readonly FieldError[]): string {
   const { status, title } = ERROR_CODES[code];
   const problem: Record<string, unknown> = {
     type: `urn:portcullis:error:${code}`,
@@ -17,6 +18,8 @@ export function problemBody(code: ErrorCode, requestId: string, detail?: string)
     instance: `urn:portcullis:request:${requestId}`,
   };
   if (detail !== undefined) problem.detail = detail;
+  // An extension member (RFC 9457 §3.2): what exactly is wrong with the request, when it is safe to say.
+  if (errors !== undefined) problem.errors = errors.map((e) => ({ pointer: e.pointer, message: e.message }));
   return JSON.stringify(problem);
 }
 

@@ -30,6 +30,13 @@ export class RequestContext {
   readonly request: AnyRequest;
   /** Set by the authenticate stage. */
   identity: Identity | undefined = undefined;
+  /**
+   * The request body, read whole by the handler before the first stage that needs it (validate);
+   * undefined when no stage needs it or the request has none. Forwarded to the upstream unchanged.
+   */
+  body: Buffer | undefined = undefined;
+  /** The body as the validate stage parsed it (JSON value, form fields, text): later stages reuse it, nothing parses twice. */
+  parsedBody: unknown = undefined;
   route: CompiledRoute | undefined = undefined;
   params: string[] = [];
   prefixLength = -1;

@@ -16,11 +16,12 @@ export interface Stage {
 }
 
 /**
- * Runs the route's stages in their fixed order. Synchronous stages stay synchronous: a chain with no
- * async stage costs no promise.
+ * Runs the route's stages `from` up to (not including) `to` in their fixed order. Synchronous stages
+ * stay synchronous: a chain with no async stage costs no promise. The handler runs a route in two
+ * parts when it has a body stage: the stages before it, then (with the body read) the rest.
  */
-export function runStages(stages: readonly Stage[], ctx: RequestContext, from = 0): void | Promise<void> {
-  for (let i = from; i < stages.length; i++) {
+export function runStages(stages: readonly Stage[], ctx: RequestContext, from = 0, to = stages.length): void | Promise<void> {
+  for (let i = from; i < to; i++) {
     const stage = stages[i] as Stage;
     const t0 = performance.now();
     let result: void | Promise<void>;
@@ -34,11 +35,11 @@ export function runStages(stages: readonly Stage[], ctx: RequestContext, from = 
       return result.then(
         () => {
           record(stage, ctx, t0);
-          return runStages(stages, ctx, i + 1);
+          return runStages(stages, ctx, i + 1, to);
         },
         (err: unknown) => {
           settle(stage, ctx, t0, err);
-          return runStages(stages, ctx, i + 1);
+          return runStages(stages, ctx, i + 1, to);
         },
       );
     }

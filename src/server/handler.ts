@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Http2ServerRequest } from 'node:http2';
+import { constants as http2constants, Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { CompiledRoute, Gateway, VersionSelector } from '../config/gateway.ts';
@@ -17,7 +17,8 @@ import { ProxyExchange, type AnyRequest } from '../upstream/proxy.ts';
 import { Upstream } from '../upstream/upstream.ts';
 import { normalizeIp, resolveClientIp } from './client-ip.ts';
 import { connectionTokens, forwardedNode, isValidRequestId, REQUEST_SKIP } from './forwarding.ts';
-import { sendError, toGatewayError, type AnyResponse } from './respond.ts';
+import { destroyResponse, sendError, toGatewayError, type AnyResponse } from './respond.ts';
+import { BodyAbortedError, readBody } from './body.ts';
 import { renderInto } from '../stages/transform/transform.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { AccessLog } from '../observability/logger.ts';
@@ -162,14 +163,19 @@ export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyRespons
   const fail = (err: unknown): void => {
     const ge = toGatewayError(err);
     if (ge.code === 'PCL_INTERNAL') runtime.logger.error({ err, requestId }, 'internal error');
-    // An unread request body makes the HTTP/1 connection unusable for the next request.
-    sendError(res, ge, { requestId, hsts, close: !h2 && hasBody(req, info) }, ctx);
+    // An unread request body makes the HTTP/1 connection unusable for the next request; on HTTP/2
+    // the rest of it is refused without error once the answer is out (RFC 9113 §8.1).
+    const unread = hasBody(req, info) && !req.complete;
+    sendError(res, ge, { requestId, hsts, close: !h2 && unread }, ctx);
+    if (h2 && unread) resetStream(res as Http2ServerResponse);
     onDone(ctx);
   };
 
   try {
     // --- route ---
     const found = gateway.router.match(ctx.host, ctx.path, ctx.method);
+    // IP / country filter first (synchronous): the route's, or the defaults' when none matches (403, not 404).
+    runStages(found.kind === 'match' ? found.match.route.ipFilter : gateway.ipFilter, ctx);
     if (found.kind === 'none') throw new GatewayError('PCL_ROUTE_NOT_FOUND', `no route for ${ctx.method} ${ctx.host}${ctx.path}`);
     if (found.kind === 'method') {
       throw new GatewayError('PCL_ROUTE_METHOD_NOT_ALLOWED', `${ctx.method} not allowed`, { headers: { allow: found.allow.join(', ') } });
@@ -184,6 +190,16 @@ export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyRespons
       throw new GatewayError('PCL_REQUEST_BODY_TOO_LARGE', `Content-Length ${info.contentLength} > ${route.maxBodyBytes}`);
     }
 
+    if (route.needsBody) {
+      // A route with a body stage runs in two parts: the stages before it, then (the body read) the rest.
+      const staged = runStages(route.stages, ctx, 0, route.bodyStage);
+      if (staged instanceof Promise) {
+        staged.then(() => bufferBody(runtime, gateway, route, ctx, req, res, info, expectContinue, hsts, onDone, fail), fail);
+      } else {
+        bufferBody(runtime, gateway, route, ctx, req, res, info, expectContinue, hsts, onDone, fail);
+      }
+      return;
+    }
     const staged = runStages(route.stages, ctx);
     if (staged instanceof Promise) {
       staged.then(() => forward(runtime, gateway, route, ctx, req, res, info, expectContinue, hsts, onDone), fail);
@@ -251,14 +267,74 @@ function forward(
   if (settings.via) headers.push('via', `${ctx.httpVersion === '2' ? '2' : ctx.httpVersion} portcullis`);
   if (transform !== undefined && transform.requestSet.length > 0) renderInto(headers, transform.requestSet, ctx);
 
-  // --- body: streamed; counted only when its length was not declared ---
-  let body: Readable | AsyncIterable<Buffer> | null = null;
-  if (hasBody(req, info)) {
+  // --- body: the buffered one as received, or streamed (counted only when its length was not declared) ---
+  let body: Readable | AsyncIterable<Buffer> | Buffer | null = null;
+  if (ctx.body !== undefined) {
+    // undici frames a Buffer with its own Content-Length (equal to a declared one; Transfer-Encoding is never forwarded).
+    body = ctx.body;
+  } else if (hasBody(req, info)) {
     body = info.contentLength !== undefined ? (req as Readable) : limitBody(req as Readable, route.maxBodyBytes);
   }
   if (expectContinue) (res as ServerResponse).writeContinue();
 
   new ProxyExchange(ctx, res, { path, headers, body, hsts, via: settings.via, onDone }).start(target, ctx.method);
+}
+
+/**
+ * A route with a body stage, once the stages before it have passed: the body is read whole (within
+ * the route's limit and the request timeout) into `ctx.body`, then the remaining stages run and the
+ * exact bytes are forwarded. `100 Continue` goes out only now, when the body is about to be read.
+ */
+function bufferBody(
+  runtime: Runtime,
+  gateway: Gateway,
+  route: CompiledRoute,
+  ctx: RequestContext,
+  req: AnyRequest,
+  res: AnyResponse,
+  info: HeadInfo,
+  expectContinue: boolean,
+  hsts: string | null,
+  onDone: (ctx: RequestContext) => void,
+  fail: (err: unknown) => void,
+): void {
+  const proceed = (): void => {
+    try {
+      const staged = runStages(route.stages, ctx, route.bodyStage);
+      if (staged instanceof Promise) staged.then(() => forward(runtime, gateway, route, ctx, req, res, info, false, hsts, onDone), fail);
+      else forward(runtime, gateway, route, ctx, req, res, info, false, hsts, onDone);
+    } catch (err) {
+      fail(err);
+    }
+  };
+  if (!hasBody(req, info)) {
+    proceed();
+    return;
+  }
+  if (expectContinue) (res as ServerResponse).writeContinue();
+  const requestTimeout = gateway.settings.limits.requestTimeout;
+  const left = requestTimeout > 0 ? requestTimeout - (performance.now() - ctx.startedAt) : Infinity;
+  readBody(req, route.maxBodyBytes, left).then(
+    (body) => {
+      ctx.body = body;
+      proceed();
+    },
+    (err: unknown) => {
+      if (err instanceof BodyAbortedError) {
+        ctx.errorCode = 'CLIENT_CLOSED';
+        destroyResponse(res);
+        onDone(ctx);
+        return;
+      }
+      fail(err);
+    },
+  );
+}
+
+/** RST_STREAM(NO_ERROR) after the answer: Node sends it once the response's frames are flushed. */
+function resetStream(res: Http2ServerResponse): void {
+  const stream = res.stream;
+  if (stream !== undefined && !stream.destroyed && !stream.closed) stream.close(http2constants.NGHTTP2_NO_ERROR);
 }
 
 function hasBody(req: AnyRequest, info: HeadInfo): boolean {

@@ -182,6 +182,9 @@ export function createHttpsListener(runtime: Runtime, gateway: Gateway): Listene
     peerMaxConcurrentStreams: limits.http2MaxConcurrentStreams,
   });
   h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => handleRequest(runtime, req, res, true, false));
+  // Without this listener Node answers `expect: 100-continue` with 100 before any check: as on HTTP/1,
+  // 100 goes out only once the request passed every check before its body (413 or 401 instead).
+  h2.on('checkContinue', (req: Http2ServerRequest, res: Http2ServerResponse) => handleRequest(runtime, req, res, true, true));
   h2.on('session', (session: ServerHttp2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));

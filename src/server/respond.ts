@@ -31,7 +31,7 @@ export function sendError(res: AnyResponse, err: GatewayError, options: ErrorRes
     destroyResponse(res);
     return;
   }
-  const body = problemBody(err.code, options.requestId, err.detail);
+  const body = problemBody(err.code, options.requestId, err.detail, err.errors);
   const headers: Record<string, string | number> = {
     'content-type': PROBLEM_CONTENT_TYPE,
     'content-length': Buffer.byteLength(body),

@@ -19,8 +19,8 @@ export type AnyRequest = IncomingMessage | Http2ServerRequest;
 export interface ProxyOptions {
   path: string;
   headers: string[];
-  /** Request body: the request stream itself, a byte-counting wrapper, or null. */
-  body: Readable | AsyncIterable<Buffer> | null;
+  /** Request body: the request stream itself, a byte-counting wrapper, the buffered body, or null. */
+  body: Readable | AsyncIterable<Buffer> | Buffer | null;
   hsts: string | null;
   via: boolean;
   onDone: (ctx: RequestContext) => void;
