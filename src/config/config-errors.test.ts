@@ -687,7 +687,7 @@ const cases: Case[] = [
     upstream: orders-v1
     threats: { mode: block }
     cors: { origins: ["https://a.example"] }`),
-    expect: ['threats', 'cors'].map((k) => ({
+    expect: ['cors'].map((k) => ({
       path: `routes[0].${k}`,
       messageIncludes: NOT_YET,
     })),
@@ -754,9 +754,22 @@ const cases: Case[] = [
     ],
   },
   {
-    name: 'defaults.threats',
-    yaml: config({ extra: 'defaults:\n  threats: { mode: block, paranoia: 1 }' }),
-    expect: [{ path: 'defaults.threats', messageIncludes: `${NOT_YET} (threat detection); remove this key` }],
+    name: 'threats: paranoia out of range',
+    yaml: config({ extra: 'defaults:\n  threats: { mode: block, paranoia: 5 }' }),
+    expect: [
+      { path: 'defaults.threats.paranoia', messageIncludes: '4' },
+    ],
+  },
+  {
+    name: 'threats: build-time problems',
+    yaml: config({ extra: 'defaults:\n  threats:\n    exclude: [{ route: nope, field: body.html }, { field: query.q, detectors: [xxs] }, { field: "q" }]\n    rules: [{ id: r1, regex: "(a+)+$" }, { id: r2, contains: x, equals: y }]' }),
+    expect: [
+      { path: 'defaults.threats.exclude[0].route', messageIncludes: 'unknown route "nope"' },
+      { path: 'defaults.threats.exclude[1].detectors[0]', messageIncludes: 'did you mean "xss"' },
+      { path: 'defaults.threats.exclude[2].field', messageIncludes: 'must start with path' },
+      { path: 'defaults.threats.rules[0].regex', messageIncludes: 'nested quantifier' },
+      { path: 'defaults.threats.rules[1]', messageIncludes: 'exactly one of regex, contains or equals' },
+    ],
   },
   {
     name: 'upstream health checks, retries, breaker and TLS',

@@ -17,6 +17,7 @@ import { AbuseGuardStage, BruteForceGuard } from '../stages/abuse-guard/abuse-gu
 import { buildDefaultPolicies, buildRouteLimits, buildStore, keyParts } from '../stages/rate-limit/build.ts';
 import { ConcurrencyStage } from '../stages/concurrency/concurrency.ts';
 import { prepareValidation, validationStages } from '../stages/validate/build.ts';
+import { buildThreats } from '../stages/threats/build.ts';
 import { buildIpFilters } from '../stages/ip-filter/build.ts';
 import type { Store } from '../store/store.ts';
 import type { RequestContext } from '../pipeline/context.ts';
@@ -253,6 +254,7 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
 
   const ipFilters = await buildIpFilters(raw.defaults?.ipFilter, raw.routes.map((r) => r.ipFilter), baseDir, issues);
   const validations = await prepareValidation(raw.routes.map((r) => r.validate), baseDir, issues);
+  const threats = buildThreats(raw.defaults?.threats, raw.routes.map((r) => ({ name: r.name, threats: r.threats })), issues);
   const routes: CompiledRoute[] = [];
   const specs: RouteSpec<CompiledRoute>[] = [];
   const seenNames = new Map<string, number>();
@@ -319,6 +321,9 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
     const validation = validations[i];
     const maxBodyBytes = validation?.maxBodyBytes ?? limits.maxBodyBytes;
     if (validation) stages.push(...validationStages(validation, mode, maxBodyBytes));
+    // Then threat detection, on what validation let through (reusing its parsed body).
+    const threatStage = threats.forRoute(i, mode);
+    if (threatStage) stages.push(threatStage);
     const transform = compileTransform(r.transform, at, issues);
     if (issues.length > before) return;
     const bodyStage = stages.findIndex((s) => s.needsBody);

@@ -19,6 +19,7 @@ import {
 import { BruteForceSchema, ConcurrencySchema, RateLimitSchema, RedisSchema } from '../stages/rate-limit/schema.ts';
 import { ValidateSchema } from '../stages/validate/schema.ts';
 import { IpFilterSchema, RouteIpFilterSchema } from '../stages/ip-filter/schema.ts';
+import { ThreatsSchema } from '../stages/threats/schema.ts';
 
 /** Names of routes and upstreams. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
@@ -176,7 +177,7 @@ const Defaults = Strict({
   ipFilter: Type.Optional(IpFilterSchema),
   rateLimit: Type.Optional(RateLimitSchema),
   bruteForce: Type.Optional(BruteForceSchema),
-  threats: Type.Optional(Unsupported('threat detection')),
+  threats: Type.Optional(ThreatsSchema),
   cors: Type.Optional(Unsupported('CORS')),
 });
 
@@ -252,7 +253,7 @@ const Route = Strict({
   rateLimit: Type.Optional(RateLimitSchema),
   concurrency: Type.Optional(ConcurrencySchema),
   validate: Type.Optional(ValidateSchema),
-  threats: Type.Optional(Unsupported('threat detection')),
+  threats: Type.Optional(ThreatsSchema),
   ipFilter: Type.Optional(RouteIpFilterSchema),
   cors: Type.Optional(Unsupported('CORS')),
   transform: Type.Optional(TransformSchema),

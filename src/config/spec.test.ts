@@ -67,7 +67,6 @@ const normalise = (issuePath: string): string =>
 const SCHEMA_PHASE = [
   'server.admin',
   'authenticators.partner-signatures',
-  'defaults.threats',
   'defaults.cors',
   'upstreams.orders-v1.healthCheck',
   'upstreams.orders-v1.retries',
@@ -176,7 +175,7 @@ describe('the reference configuration shape', () => {
       assert.deepEqual([...sel.map].map(([k, u]) => [k, u.name]), [['1', 'orders-v1'], ['2', 'orders-v2']]);
       assert.equal(read.mode, 'enforce');
       // The fixed order: abuse guard, pre-auth limit (defaults' `by: ip`), authenticate, authorize, identity limits.
-      assert.deepEqual(read.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'authorize', 'rate-limit']);
+      assert.deepEqual(read.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'authorize', 'rate-limit', 'threats']);
       const policyOf = (st: unknown) => (st as RateLimitStage).policyHeader;
       assert.equal(policyOf(read.stages[1]), '"default-0";q=50;w=1');
       assert.equal(policyOf(read.stages[4]), '"orders-read-0";q=1000;w=60, "orders-read-1";q=100000;w=86400');
@@ -188,13 +187,14 @@ describe('the reference configuration shape', () => {
       const [create, catalog, health] = gw.routes.slice(1);
       // No own rateLimit and no identity entries in the defaults: the ip guard only.
       // validate last: the media type on the head, then (the body read, up to the route's 64kb) the body.
-      assert.deepEqual(create?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'authorize', 'content-type', 'validate']);
+      assert.deepEqual(create?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'authorize', 'content-type', 'validate', 'threats']);
       assert.deepEqual([create?.bodyStage, create?.needsBody, create?.maxBodyBytes], [5, true, 64 * 1024]);
-      assert.deepEqual(catalog?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'concurrency', 'validate']);
+      assert.deepEqual(catalog?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'authenticate', 'concurrency', 'validate', 'threats']);
       assert.deepEqual([catalog?.bodyStage, catalog?.needsBody, catalog?.maxBodyBytes], [4, true, 1024 * 1024]);
-      assert.deepEqual([read.bodyStage, read.needsBody], [read.stages.length, false]);
+      // defaults.threats (body inspection on) is the first stage of the read route that needs the body.
+      assert.deepEqual([read.bodyStage, read.needsBody], [5, true]);
       // A public route is guarded too: a banned or flooding IP is refused everywhere.
-      assert.deepEqual(health?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit']);
+      assert.deepEqual(health?.stages.map((st) => st.name), ['abuse-guard', 'pre-auth-limit', 'threats']);
       // defaults.ipFilter on every route (none has its own), and for requests no route matches.
       assert.deepEqual(gw.routes.map((r) => r.ipFilter.map((st) => st.name)), [['ip-filter'], ['ip-filter'], ['ip-filter'], ['ip-filter']]);
       assert.deepEqual(gw.ipFilter.map((st) => st.name), ['ip-filter']);

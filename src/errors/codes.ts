@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   PCL_REQUEST_VALIDATION_FAILED: { status: 400, title: 'The request does not match the API contract' },
   PCL_IP_DENIED: { status: 403, title: 'Access from this address is not allowed' },
   PCL_COUNTRY_DENIED: { status: 403, title: 'Access from this location is not allowed' },
+  PCL_THREAT_DETECTED: { status: 403, title: 'The request was blocked by the security policy' },
   PCL_AUTHN_MISSING_CREDENTIALS: { status: 401, title: 'Authentication required' },
   PCL_AUTHN_INVALID_CREDENTIALS: { status: 401, title: 'Invalid credentials' },
   PCL_AUTHN_UNAVAILABLE: { status: 503, title: 'Credentials cannot be checked right now' },

@@ -1,0 +1,428 @@
+/**
+ * The threat-detection engine: takes a request apart into values (path, query names and values,
+ * selected headers, cookies, body keys and strings), normalises each value once, runs the detectors
+ * of the configured paranoia level on it, and adds up an anomaly score. The request is blocked when
+ * the score reaches the threshold, or at once when a custom rule says `block`.
+ *
+ * Built once per route from config (exclusions and custom rules compiled); `inspect` allocates
+ * nothing for a value no detector flags except its normalised copy.
+ */
+import { detectCode } from './code.ts';
+import { detectCommand } from './command.ts';
+import { multipartFileNames, visitBody, visitCookies, visitParsed, visitQuery, bodyKind } from './extract.ts';
+import { detectJava } from './java.ts';
+import { detectLfi } from './lfi.ts';
+import { normalize } from './normalize.ts';
+import { detectPhp } from './php.ts';
+import { detectLdap, detectProtocolRequest, detectProtocolValue } from './protocol.ts';
+import { detectRfi } from './rfi.ts';
+import { detectScanner, SCANNER_HEADERS } from './scanner.ts';
+import { detectCookieInjection, detectSessionFixation } from './session.ts';
+import { detectSqli } from './sqli.ts';
+import { detectSsrf } from './ssrf.ts';
+import { C_ALL, C_COLON, C_DIGIT, C_QUESTION, C_UNDERSCORE, charClasses, CRITICAL, hit, type Hit, type Location, type Paranoia, type ValueInfo } from './types.ts';
+import { detectXss } from './xss.ts';
+
+/** Detector ids (families), in the order they run. */
+export const DETECTORS = ['protocol', 'sqli', 'xss', 'lfi', 'rfi', 'rce', 'php', 'java', 'code', 'ssrf', 'ldap', 'session', 'scanner'] as const;
+export type DetectorId = (typeof DETECTORS)[number];
+
+export interface Exclusion {
+  /** Matches field names (`query.q`, `body.items[0].html`); undefined: every field. */
+  field: RegExp | undefined;
+  /** Detector ids or rule ids (`xss`, `lfi.traversal`, a custom rule id); undefined: all of them. */
+  detectors: ReadonlySet<string> | undefined;
+}
+
+export interface CustomRule {
+  id: string;
+  field: RegExp | undefined;
+  /** Index of the match in the normalised value, or -1. */
+  match(value: string): number;
+  score: number;
+  block: boolean;
+}
+
+export interface EngineOptions {
+  paranoia: Paranoia;
+  threshold: number;
+  /** Standard headers to inspect besides User-Agent, Referer, Cookie and the non-standard ones (lower case). */
+  headers: readonly string[];
+  inspectBody: boolean;
+  /** Longest raw text body (or text part) inspected, in bytes. */
+  maxTextBytes: number;
+  exclusions: readonly Exclusion[];
+  rules: readonly CustomRule[];
+}
+
+export interface InspectInput {
+  method: string;
+  /** Lower-case host without port. */
+  host: string;
+  /** The request target as received (path and query). */
+  target: string;
+  /** Node's rawHeaders: name, value, name, value, … */
+  rawHeaders: readonly string[];
+  /** The buffered body (undefined when none was read). */
+  body: Buffer | undefined;
+  /** The body as a validate stage parsed it (JSON value, form fields, text), or undefined. */
+  parsedBody: unknown;
+  /** The request announced a body (Content-Length > 0 or Transfer-Encoding). */
+  hasBody: boolean;
+}
+
+export interface Finding {
+  /** Detector id (family): `sqli`, `lfi`, … or `rule` for custom rules. */
+  detector: string;
+  /** Rule id: `lfi.traversal`, or the custom rule's id. */
+  rule: string;
+  /** Field name; `(name)` when the match is in the name rather than the value. */
+  field: string;
+  score: number;
+  reason: string;
+  /** Truncated, redacted excerpt of the normalised value around the evidence. */
+  excerpt: string;
+}
+
+export interface Verdict {
+  score: number;
+  blocked: boolean;
+  findings: Finding[];
+}
+
+/** Headers never inspected as values: fixed grammar the protocol guard checks, credentials, tracing. */
+const STANDARD_HEADERS = new Set([
+  'host', 'connection', 'content-length', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'keep-alive', 'proxy-connection',
+  'accept', 'accept-encoding', 'accept-language', 'accept-charset', 'accept-datetime', 'accept-ranges', 'content-encoding',
+  'content-language', 'content-md5', 'authorization', 'proxy-authorization', 'cache-control', 'pragma', 'expect',
+  'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'if-range', 'range', 'request-range',
+  'origin', 'dnt', 'upgrade-insecure-requests', 'priority', 'via', 'max-forwards', 'date', 'x-forwarded-for',
+  'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'forwarded', 'x-real-ip',
+  'x-request-id', 'x-correlation-id', 'traceparent', 'tracestate', 'baggage', 'b3', 'x-b3-traceid', 'x-b3-spanid',
+  'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags', 'x-amzn-trace-id', 'x-cloud-trace-context', 'sentry-trace',
+  'x-api-key', 'x-csrf-token', 'x-xsrf-token', 'x-auth-token', 'x-access-token', 'x-amz-date', 'x-amz-content-sha256',
+  'x-amz-security-token', 'content-digest', 'repr-digest', 'digest', 'signature', 'signature-input', 'cdn-loop',
+  'sec-fetch-site', 'sec-fetch-mode', 'sec-fetch-user', 'sec-fetch-dest', 'sec-ch-ua', 'sec-ch-ua-mobile',
+  'sec-ch-ua-platform', 'sec-gpc', 'sec-purpose', 'purpose', 'x-requested-with', 'save-data', 'device-memory',
+  'downlink', 'ect', 'rtt', 'viewport-width', 'width', 'dpr', 'api-version', 'accept-version', 'x-http2-stream-id',
+  'content-type', 'lock-token', 'if', 'content-range', 'proxy', 'x-middleware-subrequest', 'x-http-method-override',
+  'x-http-method', 'x-method-override', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions',
+  'sec-websocket-protocol', 'idempotency-key', 'x-idempotency-key', 'etag', 'last-modified',
+]);
+
+/** Field names whose values are secrets: excerpts of them are never logged. */
+const SECRET_FIELD = /(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[-_]?key|apikey|auth|credential|session|sessid|cookie|jwt|private|signature|otp|pin\b|cvv|ssn)/;
+
+const ALL_DETECTORS: ReadonlySet<string> = new Set(DETECTORS);
+
+export class ThreatEngine {
+  readonly options: EngineOptions;
+  private readonly extraHeaders: ReadonlySet<string>;
+  /** The detectors left for a field name after the exclusions, cached (field names repeat across requests). */
+  private readonly fieldCache = new Map<string, ReadonlySet<string> | null>();
+
+  constructor(options: EngineOptions) {
+    this.options = options;
+    this.extraHeaders = new Set(options.headers.map((h) => h.toLowerCase()));
+  }
+
+  inspect(input: InspectInput): Verdict {
+    return new Inspection(this.options, this.extraHeaders, input, this.fieldCache).run();
+  }
+}
+
+/** One request's inspection: the running score and findings. */
+class Inspection {
+  private readonly o: EngineOptions;
+  private readonly extraHeaders: ReadonlySet<string>;
+  private readonly input: InspectInput;
+  private readonly pl: Paranoia;
+  score = 0;
+  blocked = false;
+  findings: Finding[] = [];
+  /** Referer absent or naming another host (for session fixation). */
+  private foreignReferer = true;
+  private readonly info: ValueInfo = { chars: C_ALL, location: 'path', key: false, flags: 0, header: undefined };
+
+  private readonly fieldCache: Map<string, ReadonlySet<string> | null>;
+
+  constructor(o: EngineOptions, extraHeaders: ReadonlySet<string>, input: InspectInput, fieldCache: Map<string, ReadonlySet<string> | null>) {
+    this.fieldCache = fieldCache;
+    this.o = o;
+    this.extraHeaders = extraHeaders;
+    this.input = input;
+    this.pl = o.paranoia;
+  }
+
+  run(): Verdict {
+    const input = this.input;
+    const raw = input.rawHeaders;
+    // Request-level checks need the headers as pairs; collect the ones the value pass reads.
+    const pairs: [string, string][] = [];
+    let userAgent: string | undefined;
+    let contentType: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = (raw[i] as string).toLowerCase();
+      if (name.charCodeAt(0) === 58 /* : */) continue;
+      const value = raw[i + 1] as string;
+      pairs.push([name, value]);
+      if (name === 'user-agent') userAgent = value;
+      else if (name === 'content-type') contentType ??= value;
+      else if (name === 'referer') this.foreignReferer = !sameHost(value, input.host);
+    }
+    for (const h of detectProtocolRequest({ method: input.method, headers: pairs, hasBody: input.hasBody }, this.pl)) {
+      if (this.enabled(h.rule, h.field) && this.add(h.field, false, h, 'protocol', '') && this.done()) return this.verdict();
+    }
+    if (userAgent !== undefined && this.enabled('scanner', 'header.user-agent')) {
+      const s = detectScanner(userAgent.toLowerCase());
+      if (s !== null && this.add('header.user-agent', false, s, 'scanner', userAgent) && this.done()) return this.verdict();
+    }
+
+    // Path (as received: dot segments and encodings are the evidence) and query.
+    const q = input.target.indexOf('?');
+    const rawPath = q === -1 ? input.target : input.target.slice(0, q);
+    if (!this.value('path', rawPath, 'path', false, undefined)) return this.verdict();
+    if (q !== -1) {
+      const query = input.target.slice(q + 1);
+      if (!visitQuery(query, 'query', (field, v, key) => this.value(field, v, 'query', key, undefined))) return this.verdict();
+    }
+
+    // Headers: User-Agent, Referer, cookies, the configured ones, and every non-standard one.
+    for (const [name, value] of pairs) {
+      if (name === 'cookie') {
+        if (!visitCookies(value, (field, v, key) => this.value(field, v, 'cookie', key, undefined))) return this.verdict();
+        continue;
+      }
+      if (SCANNER_HEADERS.has(name) && this.enabled('scanner', `header.${name}`)) {
+        if (this.add(`header.${name}`, false, hit('scanner.header', CRITICAL, `scanner header ${name}`), 'scanner', value) && this.done()) return this.verdict();
+      }
+      if (name === 'user-agent' || name === 'referer' || this.extraHeaders.has(name) || name === 'content-type' || !STANDARD_HEADERS.has(name)) {
+        if (value === '') continue;
+        if (!this.value(`header.${name}`, value, 'header', false, name)) return this.verdict();
+      }
+    }
+
+    // Body: the validate stage's parse when there is one, else parsed here (once).
+    const body = input.body;
+    if (this.o.inspectBody && body !== undefined && body.length > 0) {
+      const visit = (field: string, v: string, key: boolean): boolean => this.value(field, v, 'body', key, undefined);
+      const parsed = input.parsedBody;
+      if (parsed !== undefined && !Buffer.isBuffer(parsed)) {
+        if (typeof parsed === 'string') {
+          if (!visit('body', parsed.length > this.o.maxTextBytes ? parsed.slice(0, this.o.maxTextBytes) : parsed, false)) return this.verdict();
+        } else if (!visitParsed(parsed, visit)) return this.verdict();
+        if (bodyKind(contentType, body) === 'multipart' && !multipartFileNames(body, (field, file) => this.fileName(field, file))) return this.verdict();
+      } else {
+        if (!visitBody(body, contentType, visit, this.o.maxTextBytes)) return this.verdict();
+        if (bodyKind(contentType, body) === 'multipart' && !multipartFileNames(body, (field, file) => this.fileName(field, file))) return this.verdict();
+      }
+    }
+    return this.verdict();
+  }
+
+  private verdict(): Verdict {
+    return { score: this.score, blocked: this.blocked || this.score >= this.o.threshold, findings: this.findings };
+  }
+
+  private done(): boolean {
+    return this.blocked || this.score >= this.o.threshold;
+  }
+
+  /** Whether detector (or rule) `id` runs on `field`. */
+  private enabled(id: string, field: string): boolean {
+    const ex = this.o.exclusions;
+    for (let i = 0; i < ex.length; i++) {
+      const e = ex[i] as Exclusion;
+      if (e.field !== undefined && !e.field.test(field)) continue;
+      if (e.detectors === undefined || e.detectors.has(id) || e.detectors.has(id.split('.', 1)[0] as string)) return false;
+    }
+    return true;
+  }
+
+  /** The detectors of `field` left after its exclusions (all of them when there are none). */
+  private detectorsFor(field: string): ReadonlySet<string> | null {
+    const ex = this.o.exclusions;
+    if (ex.length === 0) return null;
+    const cached = this.fieldCache.get(field);
+    if (cached !== undefined) return cached;
+    const computed = this.computeDetectorsFor(field);
+    // Bounded: attacker-chosen field names must not grow it without limit.
+    if (this.fieldCache.size >= 4096) this.fieldCache.clear();
+    this.fieldCache.set(field, computed);
+    return computed;
+  }
+
+  private computeDetectorsFor(field: string): ReadonlySet<string> | null {
+    const ex = this.o.exclusions;
+    let off: Set<string> | undefined;
+    for (let i = 0; i < ex.length; i++) {
+      const e = ex[i] as Exclusion;
+      if (e.field !== undefined && !e.field.test(field)) continue;
+      if (e.detectors === undefined) return EMPTY;
+      off ??= new Set();
+      for (const d of e.detectors) off.add(d);
+    }
+    if (off === undefined) return null;
+    const on = new Set<string>();
+    for (const d of ALL_DETECTORS) if (!off.has(d)) on.add(d);
+    for (const d of off) on.add(`!${d}`);
+    return on;
+  }
+
+  /** Multipart file names: the upload rules, on top of the value detectors. */
+  private fileName(field: string, filename: string): boolean {
+    const n = normalize(filename).value;
+    const info = this.info;
+    info.chars = charClasses(n);
+    info.location = 'body';
+    info.key = false;
+    info.flags = 0;
+    info.header = undefined;
+    const allowed = this.detectorsFor(field);
+    for (const [id, h] of [
+      ['php', detectPhp(n, this.pl, info, true)],
+      ['java', detectJava(n, this.pl, info, true)],
+      ['lfi', detectLfi(n, this.pl, info)],
+    ] as const) {
+      if (h !== null && (allowed === null || allowed.has(id)) && !(allowed !== null && allowed.has(`!${h.rule}`))) {
+        if (this.add(field, false, h, id, n) && this.done()) return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Inspects one value. Returns false to stop the walk (the threshold is reached or a rule blocks).
+   */
+  private value(field: string, raw: string, location: Location, key: boolean, header: string | undefined): boolean {
+    const allowed = this.detectorsFor(field);
+    if (allowed === EMPTY) return true;
+    const norm = normalize(raw);
+    const v = norm.value;
+    const info = this.info;
+    const chars = charClasses(v);
+    info.chars = chars;
+    info.location = location;
+    info.key = key;
+    info.flags = norm.flags;
+    // Letters, digits and `_` only (`page`, `cus_42`): no SQL or markup syntax to judge.
+    const token = (chars & ~(C_DIGIT | C_UNDERSCORE)) === 0;
+    info.header = header;
+    const pl = this.pl;
+    if (v.length === 0) return true;
+    this.curAllowed = allowed;
+    this.curField = field;
+    this.curKey = key;
+    this.curValue = v;
+    if (this.on('protocol') && this.report('protocol', detectProtocolValue(v, pl, info))) return false;
+    if (!token && this.on('sqli')) {
+      const s = detectSqli(v, pl);
+      if (s !== null && s.paranoia <= pl && this.report('sqli', hit(`sqli.${s.context}`, CRITICAL, `${s.reason} [${s.fingerprint}]`))) return false;
+    }
+    if (!token && location !== 'path' && this.on('xss')) {
+      const x = detectXss(v, pl);
+      if (x !== null && x.paranoia <= pl && this.report('xss', hit(`xss.${x.context}`, CRITICAL, x.reason))) return false;
+    }
+    if (this.on('lfi') && this.report('lfi', detectLfi(v, pl, info))) return false;
+    const urlHeader = location === 'header' && (header === 'referer' || header === 'origin');
+    if (this.on('rce') && this.report('rce', detectCommand(v, pl, info))) return false;
+    if (this.on('php') && this.report('php', detectPhp(v, pl, info))) return false;
+    if (this.on('java') && this.report('java', detectJava(v, pl, info))) return false;
+    if (this.on('code') && this.report('code', detectCode(v, pl, info))) return false;
+    if ((chars & C_COLON) !== 0 || (chars & C_QUESTION) !== 0) {
+      const name = (location === 'query' || location === 'body') && (chars & C_COLON) !== 0 ? lastSegment(field) : '';
+      if (!urlHeader && this.on('rfi') && this.report('rfi', detectRfi(v, pl, info, name, this.input.host))) return false;
+      if (!urlHeader && location !== 'path' && this.on('ssrf') && this.report('ssrf', detectSsrf(v, pl, info))) return false;
+    }
+    if (location !== 'path' && location !== 'header' && this.on('ldap') && this.report('ldap', detectLdap(v, pl, info))) return false;
+    if (this.on('session')) {
+      if (this.report('session', detectCookieInjection(v))) return false;
+      if (key && location !== 'header' && location !== 'cookie' && this.report('session', detectSessionFixation(v, this.foreignReferer))) return false;
+    }
+    if (header !== undefined && this.isFileHeader(header)) {
+      if (!this.fileName(field, raw)) return false;
+    }
+    const rules = this.o.rules;
+    for (let i = 0; i < rules.length; i++) {
+      const r = rules[i] as CustomRule;
+      if (r.field !== undefined && !r.field.test(field)) continue;
+      if (allowed !== null && allowed.has(`!${r.id}`)) continue;
+      const at = r.match(v);
+      if (at === -1) continue;
+      if (r.block) {
+        this.blocked = true;
+        this.add(field, key, hit(r.id, r.score, 'custom rule (block)', at), 'rule', v);
+        return false;
+      }
+      if (this.add(field, key, hit(r.id, r.score, 'custom rule', at), 'rule', v) && this.done()) return false;
+    }
+    return true;
+  }
+
+  private curAllowed: ReadonlySet<string> | null = null;
+  private curField = '';
+  private curKey = false;
+  private curValue = '';
+
+  private on(id: string): boolean {
+    return this.curAllowed === null || this.curAllowed.has(id);
+  }
+
+  /** Records a detector's hit on the current value; true when the walk should stop. */
+  private report(id: string, h: Hit | null): boolean {
+    if (h === null) return false;
+    if (this.curAllowed !== null && this.curAllowed.has(`!${h.rule}`)) return false;
+    return this.add(this.curField, this.curKey, h, id, this.curValue) && this.done();
+  }
+
+  /** Upload helpers send the file name in a header (`X-File-Name`, `X_Filename`). */
+  private isFileHeader(name: string): boolean {
+    return name.length < 24 && /^x[-_.]?file[-_.]?name$/.test(name);
+  }
+
+  /** Records a finding; true when it changed the score. */
+  private add(field: string, key: boolean, h: Hit, detector: string, value: string): boolean {
+    this.score += h.score;
+    if (this.findings.length < 16) {
+      this.findings.push({
+        detector,
+        rule: h.rule,
+        field: key ? `${field}(name)` : field,
+        score: h.score,
+        reason: h.reason,
+        excerpt: excerpt(field, value, h.at),
+      });
+    }
+    return h.score > 0;
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+
+function lastSegment(field: string): string {
+  const dot = field.lastIndexOf('.');
+  return dot === -1 ? field : field.slice(dot + 1);
+}
+
+function sameHost(referer: string, host: string): boolean {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?([^/?#:]+)/i.exec(referer);
+  if (m === null) return false;
+  const h = (m[1] as string).toLowerCase();
+  return h === host || h.endsWith(`.${host}`) || host.endsWith(`.${h}`);
+}
+
+/** At most 64 characters around the evidence; secrets never, long digit runs masked. */
+export function excerpt(field: string, value: string, at: number): string {
+  if (SECRET_FIELD.test(field)) return '[redacted]';
+  const start = Math.max(0, Math.min(at, value.length) - 16);
+  let s = value.slice(start, start + 64);
+  s = s.replace(/\d{12,}/g, (d) => '#'.repeat(d.length)).replace(/[\u0000-\u001f\u007f]/g, ' ');
+  return (start > 0 ? '…' : '') + s + (start + 64 < value.length ? '…' : '');
+}
+
+/** A short summary of a verdict for the log line and the decision record. */
+export function summarize(v: Verdict, threshold: number): string {
+  const parts = v.findings.slice(0, 4).map((f) => `${f.rule} at ${f.field} +${f.score} ${JSON.stringify(f.excerpt)}`);
+  const more = v.findings.length > 4 ? `; +${v.findings.length - 4} more` : '';
+  return `threat score ${v.score}/${threshold}: ${parts.join('; ')}${more}`;
+}
