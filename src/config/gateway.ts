@@ -3,7 +3,6 @@
  * TLS contexts. Every semantic error (unknown upstream, bad path pattern, unreadable certificate)
  * is collected with its path; a Gateway is only returned when there are none.
  */
-import { isIP } from 'node:net';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { Authenticator } from '../auth/authenticator.ts';
@@ -26,6 +25,8 @@ import { parsePathPattern, Router, type RouteSpec } from '../routing/router.ts';
 import { TrustedProxies } from '../server/client-ip.ts';
 import { loadCertificates, type SniTable } from '../server/tls.ts';
 import { Upstream } from '../upstream/upstream.ts';
+import { buildUpstream } from '../upstream/build.ts';
+import type { Logger } from '../observability/logger.ts';
 import { ConfigError, didYouMean, formatPath, type ConfigIssue } from './errors.ts';
 import { loadConfigFile, parseConfigText, type LoadedConfig } from './load.ts';
 import type { RawConfig, RawRoute } from './schema.ts';
@@ -80,6 +81,8 @@ export interface CompiledRoute {
   readonly index: number;
   readonly upstream: Upstream | VersionSelector;
   readonly stripPrefix: boolean;
+  /** retries also cover POST / PATCH requests with an Idempotency-Key (route opt-in). */
+  readonly retryNonIdempotent: boolean;
   readonly mode: 'enforce' | 'shadow';
   readonly stages: readonly Stage[];
   /** Index in `stages` of the first stage that needs the body (`stages.length` when none does). */
@@ -133,7 +136,12 @@ export class Gateway {
     this.ipFilter = init.ipFilter;
   }
 
-  /** Closes the upstream pools once in-flight requests on them have finished. */
+  /** Starts what runs in the background: the upstreams' active health checks (idempotent). */
+  start(logger?: Logger): void {
+    for (const u of this.upstreams.values()) u.start(logger);
+  }
+
+  /** Stops the health checks and closes the upstream pools once in-flight requests on them have finished. */
   async close(): Promise<void> {
     await Promise.allSettled([...[...this.upstreams.values()].map((u) => u.close()), this.store.close()]);
   }
@@ -230,26 +238,8 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
   for (const name of upstreamNames) {
     const u = raw.upstreams[name];
     if (!u) continue;
-    const targets: { url: string; weight: number }[] = [];
-    u.targets.forEach((t, i) => {
-      const url = typeof t === 'string' ? t : t.url;
-      const weight = typeof t === 'string' ? 1 : (t.weight ?? 1);
-      const problem = checkTargetUrl(url);
-      if (problem) issues.push({ path: formatPath(['upstreams', name, 'targets', i, ...(typeof t === 'string' ? [] : ['url'])]), message: problem });
-      else targets.push({ url, weight });
-    });
-    if (u.balance && u.balance !== 'round-robin') {
-      issues.push({ path: formatPath(['upstreams', name, 'balance']), message: `"${u.balance}" is not supported yet in this version of Portcullis; use round-robin` });
-    }
-    if (targets.length === u.targets.length) {
-      upstreams.set(name, new Upstream({
-        name,
-        targets,
-        timeout: u.timeout ? parseDuration(u.timeout) : 30_000,
-        connectTimeout: u.connectTimeout ? parseDuration(u.connectTimeout) : 5_000,
-        maxConnections: u.maxConnections ?? 128,
-      }));
-    }
+    const built = await buildUpstream(name, u, baseDir, issues);
+    if (built) upstreams.set(name, built);
   }
 
   const ipFilters = await buildIpFilters(raw.defaults?.ipFilter, raw.routes.map((r) => r.ipFilter), baseDir, issues);
@@ -332,6 +322,7 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
       index: i,
       upstream,
       stripPrefix: r.stripPrefix ?? false,
+      retryNonIdempotent: r.retryNonIdempotent ?? false,
       mode,
       stages,
       bodyStage: bodyStage === -1 ? stages.length : bodyStage,
@@ -464,20 +455,6 @@ async function readClientCa(file: string, baseDir: string, issues: ConfigIssue[]
     issues.push({ path: 'server.https.clientCertificates.ca', message: `cannot use ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
     return undefined;
   }
-}
-
-function checkTargetUrl(url: string): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return `"${url}" is not a URL (expected http://host:port)`;
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return `"${url}" must use http:// or https://`;
-  if (u.username || u.password) return `"${url}" must not carry credentials`;
-  if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) return `"${url}" must be an origin (scheme://host:port) without a path`;
-  if (!u.hostname || (u.hostname.startsWith('[') ? isIP(u.hostname.slice(1, -1)) === 0 : false)) return `"${url}" has no valid host`;
-  return undefined;
 }
 
 function buildRouteUpstream(

@@ -20,6 +20,7 @@ import { BruteForceSchema, ConcurrencySchema, RateLimitSchema, RedisSchema } fro
 import { ValidateSchema } from '../stages/validate/schema.ts';
 import { IpFilterSchema, RouteIpFilterSchema } from '../stages/ip-filter/schema.ts';
 import { ThreatsSchema } from '../stages/threats/schema.ts';
+import { UpstreamSchema } from '../upstream/schema.ts';
 
 /** Names of routes and upstreams. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
@@ -181,35 +182,8 @@ const Defaults = Strict({
   cors: Type.Optional(Unsupported('CORS')),
 });
 
-const Target = Type.Union([
-  Type.String({ minLength: 1, description: 'http://host:port or https://host:port' }),
-  Strict({
-    url: Type.String({ minLength: 1, description: 'http://host:port or https://host:port' }),
-    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'Relative share of requests.' })),
-  }),
-]);
-
-const Upstream = Strict({
-  targets: Type.Array(Target, { minItems: 1, description: 'Backend origins, chosen by weighted round-robin.' }),
-  balance: Type.Optional(
-    Type.Union(
-      [
-        Type.Literal('round-robin'),
-        Type.Literal('least-connections'),
-        Type.Literal('random'),
-        Type.Literal('consistent-hash'),
-      ],
-      { default: 'round-robin', description: 'Only round-robin is supported in this version.' },
-    ),
-  ),
-  timeout: Type.Optional(Duration('Time to the response head, and the longest gap between body chunks (504).', '30s')),
-  connectTimeout: Type.Optional(Duration('Time to open a connection to a target (504 when it runs out).', '5s')),
-  maxConnections: Type.Optional(Type.Integer({ minimum: 1, default: 128, description: 'Keep-alive pool size per target.' })),
-  healthCheck: Type.Optional(Unsupported('health checks')),
-  retries: Type.Optional(Unsupported('retries')),
-  circuitBreaker: Type.Optional(Unsupported('circuit breaking')),
-  tls: Type.Optional(Unsupported('TLS settings for upstreams')),
-});
+/** `upstreams.<name>`: src/upstream/schema.ts. */
+const Upstream = UpstreamSchema;
 
 const Version = Strict({
   header: Type.Optional(Type.String({ minLength: 1, description: 'Request header that names the version.' })),
@@ -242,6 +216,12 @@ const Route = Strict({
   upstream: RouteUpstream,
   stripPrefix: Type.Optional(
     Type.Boolean({ default: false, description: 'Remove the matched prefix of a /prefix/* path before proxying.' }),
+  ),
+  retryNonIdempotent: Type.Optional(
+    Type.Boolean({
+      default: false,
+      description: "Let the upstream's retries also cover POST / PATCH requests that carry an Idempotency-Key header.",
+    }),
   ),
   mode: Type.Optional(
     Type.Union([Type.Literal('enforce'), Type.Literal('shadow')], {

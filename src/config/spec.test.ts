@@ -68,10 +68,6 @@ const SCHEMA_PHASE = [
   'server.admin',
   'authenticators.partner-signatures',
   'defaults.cors',
-  'upstreams.orders-v1.healthCheck',
-  'upstreams.orders-v1.retries',
-  'upstreams.orders-v1.circuitBreaker',
-  'upstreams.orders-v2.tls',
   'routes[2].upstream.split',
   'routes[2].cors',
 ];
@@ -98,6 +94,10 @@ describe('the reference configuration shape', () => {
     }
     // server.https.clientCertificates.ca of both files: the CA that issues client certificates.
     await copyFile(certs.caFile, path.join(dir, 'certs', 'clients-ca.pem'));
+    // upstreams.orders-v2.tls of the reference file: the CA of the backends and the gateway's client certificate.
+    await copyFile(certs.caFile, path.join(dir, 'certs', 'internal-ca.pem'));
+    await copyFile(path.join(certs.dir, 'api.example.com.pem'), path.join(dir, 'certs', 'gateway-client.pem'));
+    await copyFile(path.join(certs.dir, 'api.example.com-key.pem'), path.join(dir, 'certs', 'gateway-client-key.pem'));
     // defaults.ipFilter.denyFile of both files: a feed in the Spamhaus DROP format.
     await mkdir(path.join(dir, 'feeds'));
     await writeFile(path.join(dir, 'feeds', 'drop.txt'), '; Spamhaus DROP List\n1.10.16.0/20 ; SBL256894\n');
@@ -164,6 +164,9 @@ describe('the reference configuration shape', () => {
       const v1 = gw.upstreams.get('orders-v1');
       assert.deepEqual(v1?.targets.map((t) => [t.origin, t.weight]), [['http://127.0.0.1:9001', 1], ['http://127.0.0.1:9002', 2]]);
       assert.equal(v1?.timeout, 10_000);
+      assert.equal(v1?.retries, 1);
+      assert.equal(v1?.breaker?.state, 'closed');
+      assert.equal(v1?.healthCheckers.length, 2);
       assert.equal(gw.upstreams.get('orders-v2')?.targets[0]?.origin, 'https://orders-v2.internal:9443');
 
       assert.deepEqual(gw.routes.map((r) => r.name), ['orders-read', 'orders-create', 'catalog', 'health']);

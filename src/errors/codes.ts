@@ -39,6 +39,9 @@ export const ERROR_CODES = {
   PCL_UPSTREAM_TIMEOUT: { status: 504, title: 'The backend did not answer in time' },
   PCL_UPSTREAM_UNREACHABLE: { status: 502, title: 'The backend could not be reached' },
   PCL_UPSTREAM_BAD_RESPONSE: { status: 502, title: 'The backend sent an invalid response' },
+  PCL_UPSTREAM_TLS_FAILED: { status: 502, title: 'The backend could not be reached securely' },
+  PCL_UPSTREAM_UNAVAILABLE: { status: 503, title: 'No healthy backend is available' },
+  PCL_UPSTREAM_CIRCUIT_OPEN: { status: 503, title: 'The backend is failing; try again later' },
   PCL_GATEWAY_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down' },
   PCL_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, { status: number; title: string }>;

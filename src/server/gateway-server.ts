@@ -60,6 +60,7 @@ export class GatewayServer {
       await gateway.close();
       throw err;
     }
+    gateway.start(runtime.logger);
     return self;
   }
 

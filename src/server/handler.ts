@@ -226,8 +226,6 @@ function forward(
   const settings = gateway.settings;
   const upstream = route.upstream instanceof Upstream ? route.upstream : selectVersion(route.upstream, ctx, req);
   ctx.upstream = upstream;
-  const target = upstream.pick();
-  ctx.target = target;
 
   let path = ctx.path;
   if (route.stripPrefix && ctx.prefixLength > 0) path = path.slice(ctx.prefixLength) || '/';
@@ -277,7 +275,7 @@ function forward(
   }
   if (expectContinue) (res as ServerResponse).writeContinue();
 
-  new ProxyExchange(ctx, res, { path, headers, body, hsts, via: settings.via, onDone }).start(target, ctx.method);
+  new ProxyExchange(ctx, res, { path, headers, body, hsts, via: settings.via, onDone }).start(upstream, ctx.method);
 }
 
 /**

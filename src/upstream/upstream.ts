@@ -1,28 +1,66 @@
 /**
- * An upstream: a named set of targets, each with its own undici keep-alive Pool, chosen by smooth
- * weighted round-robin (nginx's algorithm: even spread, no bursts to the heavy target).
+ * An upstream: a named set of targets, each with its own undici keep-alive Pool, a load-balancing
+ * policy over the targets that are healthy (active and passive checks), an optional circuit breaker,
+ * and the retry policy and budget the proxy applies. Built once per config; `start` arms the health
+ * checks, `close` stops them and drains the pools.
  */
 import { Pool } from 'undici';
+import type { Logger } from '../observability/logger.ts';
+import type { RequestContext } from '../pipeline/context.ts';
+import { createBalancer, type Balanced, type BalanceKind, type Balancer } from './balance.ts';
+import { CircuitBreaker, type BreakerSpec } from './breaker.ts';
+import { HealthChecker, TargetHealth, type ActiveHealthSpec, type PassiveHealthSpec } from './health.ts';
+import { RetryBudget, type RetryBudgetSpec } from './retry.ts';
 
 export interface TargetSpec {
   url: string;
   weight: number;
 }
 
+/** What consistent-hash hashes: the client IP, the consumer id, a header or a cookie. */
+export type HashOn = { kind: 'ip' } | { kind: 'consumer' } | { kind: 'header'; name: string } | { kind: 'cookie'; name: string };
+
+/** TLS options for https:// targets (undici passes them to tls.connect). */
+export interface UpstreamTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
+  rejectUnauthorized: boolean;
+}
+
 export interface UpstreamSpec {
   name: string;
   targets: TargetSpec[];
-  /** Time to the response head and longest gap between body chunks, ms. */
+  /** Per try: time to the response head and longest gap between body chunks, ms. */
   timeout: number;
   connectTimeout: number;
   maxConnections: number;
+  balance?: BalanceKind;
+  hashOn?: HashOn;
+  /** Deadline of all tries until the response head, ms (0: none beyond the per-try timeout). */
+  totalTimeout?: number;
+  /** Extra tries when safe. */
+  retries?: number;
+  retryBudget?: RetryBudgetSpec;
+  breaker?: BreakerSpec;
+  activeHealth?: ActiveHealthSpec;
+  passiveHealth?: PassiveHealthSpec;
+  /** All targets unhealthy: use them all instead of answering 503. */
+  panic?: boolean;
+  tls?: UpstreamTls;
+  /** Monotonic ms; tests inject their own. */
+  clock?: () => number;
 }
 
-export class Target {
+export class Target implements Balanced {
   readonly origin: string;
   readonly url: URL;
   readonly weight: number;
   readonly pool: Pool;
+  readonly health: TargetHealth;
+  /** In-flight exchanges (least-connections, power of two choices). */
+  active = 0;
   /** Smooth weighted round-robin state. */
   current = 0;
 
@@ -30,6 +68,18 @@ export class Target {
     this.url = new URL(spec.url);
     this.origin = this.url.origin;
     this.weight = spec.weight;
+    this.health = new TargetHealth(upstream.activeHealth, upstream.passiveHealth);
+    const connect: { timeout: number; ca?: string; cert?: string; key?: string; servername?: string; rejectUnauthorized?: boolean } = {
+      timeout: upstream.connectTimeout,
+    };
+    if (this.url.protocol === 'https:' && upstream.tls) {
+      const t = upstream.tls;
+      if (t.ca !== undefined) connect.ca = t.ca;
+      if (t.cert !== undefined) connect.cert = t.cert;
+      if (t.key !== undefined) connect.key = t.key;
+      if (t.servername !== undefined) connect.servername = t.servername;
+      connect.rejectUnauthorized = t.rejectUnauthorized;
+    }
     this.pool = new Pool(this.origin, {
       connections: upstream.maxConnections,
       pipelining: 1,
@@ -37,7 +87,7 @@ export class Target {
       keepAliveMaxTimeout: 600_000,
       headersTimeout: upstream.timeout,
       bodyTimeout: upstream.timeout,
-      connect: { timeout: upstream.connectTimeout },
+      connect,
       // The gateway enforces its own limits on what it accepts; responses are streamed.
       maxResponseSize: -1,
       strictContentLength: true,
@@ -45,40 +95,147 @@ export class Target {
   }
 }
 
+const always = (): boolean => true;
+
 export class Upstream {
   readonly name: string;
   readonly targets: readonly Target[];
   readonly timeout: number;
-  private readonly totalWeight: number;
-  private readonly uniform: boolean;
-  private next = 0;
+  readonly totalTimeout: number;
+  readonly retries: number;
+  readonly budget: RetryBudget | undefined;
+  readonly breaker: CircuitBreaker | undefined;
+  readonly panic: boolean;
+  readonly hashOn: HashOn | undefined;
+  readonly insecureTls: boolean;
+  private readonly balancer: Balancer<Target>;
+  private readonly checkers: HealthChecker[] = [];
+  private readonly healthAware: boolean;
+  private clockFn: () => number;
+  // pick()'s predicate state: set just before the balancer runs (single-threaded, no closure per call).
+  private now = 0;
+  private exclude: ReadonlySet<Target> | undefined = undefined;
+  private ignoreHealth = false;
+  private readonly eligible = (t: Target): boolean =>
+    (this.ignoreHealth || t.health.available(this.now)) && (this.exclude === undefined || !this.exclude.has(t));
+  private logger: Logger | undefined;
 
   constructor(spec: UpstreamSpec) {
     this.name = spec.name;
     this.timeout = spec.timeout;
+    this.retries = spec.retries ?? 0;
+    this.totalTimeout = spec.totalTimeout ?? 0;
+    this.panic = spec.panic ?? false;
+    this.hashOn = spec.balance === 'consistent-hash' ? (spec.hashOn ?? { kind: 'ip' }) : undefined;
+    this.insecureTls = spec.tls?.rejectUnauthorized === false;
+    this.clockFn = spec.clock ?? (() => performance.now());
     this.targets = spec.targets.map((t) => new Target(t, spec));
-    this.totalWeight = this.targets.reduce((sum, t) => sum + t.weight, 0);
-    this.uniform = this.targets.every((t) => t.weight === this.targets[0]?.weight);
+    this.balancer = createBalancer(spec.balance ?? 'round-robin', this.targets);
+    this.healthAware = spec.activeHealth !== undefined || spec.passiveHealth !== undefined;
+    this.budget = this.retries > 0 ? new RetryBudget(spec.retryBudget ?? { ratio: 0.2, minRetries: 10, window: 10_000 }, this.clockFn) : undefined;
+    this.breaker = spec.breaker ? new CircuitBreaker(spec.breaker, this.clockFn) : undefined;
+    if (spec.activeHealth) {
+      for (const t of this.targets) {
+        this.checkers.push(new HealthChecker(t, spec.activeHealth, (target, healthy) => {
+          this.logger?.warn({ upstream: this.name, target: target.origin, healthy }, healthy ? 'upstream target healthy again' : 'upstream target unhealthy');
+        }));
+      }
+    }
   }
 
-  pick(): Target {
+  /** The clock of health ejection, the breaker and the retry budget (tests replace it). */
+  get clock(): () => number {
+    return this.clockFn;
+  }
+
+  set clock(fn: () => number) {
+    this.clockFn = fn;
+    if (this.breaker) this.breaker.clock = fn;
+    if (this.budget) this.budget.clock = fn;
+  }
+
+  /**
+   * A target for this request: healthy, and not one already tried by it when another is left
+   * (`exclude`). Undefined when no target is healthy (and `panic` is off).
+   */
+  pick(ctx?: RequestContext, exclude?: ReadonlySet<Target>): Target | undefined {
     const targets = this.targets;
-    if (targets.length === 1) return targets[0] as Target;
-    if (this.uniform) {
-      const t = targets[this.next] as Target;
-      this.next = (this.next + 1) % targets.length;
+    if (!this.healthAware && exclude === undefined && targets.length === 1) return targets[0];
+    const key = this.hashOn !== undefined && ctx !== undefined ? hashKey(this.hashOn, ctx) : undefined;
+    if (!this.healthAware && exclude === undefined) return this.balancer.pick(always, key);
+    this.now = this.clockFn();
+    this.exclude = exclude;
+    this.ignoreHealth = false;
+    try {
+      let t = this.balancer.pick(this.eligible, key);
+      if (t === undefined && exclude !== undefined) {
+        // Every other target was tried (or is down): the same one again is better than none.
+        this.exclude = undefined;
+        t = this.balancer.pick(this.eligible, key);
+      }
+      if (t === undefined && this.panic) {
+        this.ignoreHealth = true;
+        this.exclude = exclude;
+        t = this.balancer.pick(this.eligible, key) ?? this.balancer.pick(always, key);
+      }
       return t;
+    } finally {
+      this.exclude = undefined;
     }
-    let best = targets[0] as Target;
-    for (const t of targets) {
-      t.current += t.weight;
-      if (t.current > best.current) best = t;
-    }
-    best.current -= this.totalWeight;
-    return best;
   }
 
+  /** One exchange's outcome with `target` (passive health). */
+  report(target: Target, ok: boolean): void {
+    if (this.healthAware) target.health.report(ok, this.clockFn());
+  }
+
+  /** Starts the active health checks (idempotent); warns about disabled TLS verification. */
+  start(logger?: Logger): void {
+    if (logger) this.logger = logger;
+    if (this.insecureTls) {
+      this.logger?.warn(
+        { upstream: this.name },
+        'TLS certificate verification of this upstream is OFF (tls.insecureSkipVerify): anyone on the path can impersonate it',
+      );
+    }
+    for (const c of this.checkers) c.start();
+  }
+
+  /** Stops the health checks and closes the pools once in-flight requests on them have finished. */
   async close(): Promise<void> {
+    for (const c of this.checkers) c.stop();
     await Promise.allSettled(this.targets.map((t) => t.pool.close()));
   }
+
+  /** The active checkers (tests run a check on demand). */
+  get healthCheckers(): readonly HealthChecker[] {
+    return this.checkers;
+  }
+}
+
+function hashKey(on: HashOn, ctx: RequestContext): string | undefined {
+  switch (on.kind) {
+    case 'ip':
+      return ctx.clientIp;
+    case 'consumer':
+      return ctx.identity?.consumerId ?? ctx.identity?.subject;
+    case 'header': {
+      const v = ctx.request.headers[on.name];
+      return Array.isArray(v) ? v[0] : v;
+    }
+    case 'cookie':
+      return cookieValue(ctx.request.headers.cookie, on.name);
+  }
+}
+
+/** The value of cookie `name` in a Cookie header (RFC 6265 §4.2.1: `a=1; b=2`). */
+export function cookieValue(header: string | string[] | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  const text = Array.isArray(header) ? header.join('; ') : header;
+  for (const part of text.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq === -1) continue;
+    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
 }

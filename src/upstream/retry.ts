@@ -1,0 +1,105 @@
+/**
+ * When a failed try may be sent again, and how many retries an upstream can afford.
+ *
+ * A retry is safe only when the backend cannot have acted on the request, or acting twice is harmless:
+ * - the connection failed before any byte of the request was written (any method), or
+ * - the method is idempotent (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, PUT, DELETE, TRACE) — or the route
+ *   opted in with `retryNonIdempotent` and the request carries an `Idempotency-Key` — and the body can
+ *   be sent again (none, or buffered whole), and nothing of the response reached the client yet.
+ *
+ * The budget (Finagle / Linkerd style) caps retries at `ratio` of the requests over a sliding window,
+ * plus a small floor so that a quiet upstream can still retry: a failing backend gets at most
+ * `1 + ratio` times its normal load, never `1 + retries` times.
+ */
+
+export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+export interface RetryBudgetSpec {
+  /** Retries allowed per request over the window, e.g. 0.2. */
+  ratio: number;
+  /** Retries always allowed per window, whatever the traffic. */
+  minRetries: number;
+  /** Sliding window, ms. */
+  window: number;
+}
+
+const BUCKETS = 10;
+
+export class RetryBudget {
+  clock: () => number;
+  private readonly spec: RetryBudgetSpec;
+  private readonly requests = new Float64Array(BUCKETS);
+  private readonly retries = new Float64Array(BUCKETS);
+  private bucket = 0;
+  private bucketStart: number;
+
+  constructor(spec: RetryBudgetSpec, clock: () => number = () => performance.now()) {
+    this.spec = spec;
+    this.clock = clock;
+    this.bucketStart = clock();
+  }
+
+  /** Counts one request (its first try). */
+  request(): void {
+    this.advance();
+    (this.requests[this.bucket] as number)++;
+  }
+
+  /** Takes one retry from the budget; false when it is spent. */
+  tryRetry(): boolean {
+    this.advance();
+    let requests = 0;
+    let retries = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      requests += this.requests[i] as number;
+      retries += this.retries[i] as number;
+    }
+    if (retries + 1 > this.spec.minRetries + this.spec.ratio * requests) return false;
+    (this.retries[this.bucket] as number)++;
+    return true;
+  }
+
+  private advance(): void {
+    const width = this.spec.window / BUCKETS;
+    const now = this.clock();
+    const elapsed = Math.floor((now - this.bucketStart) / width);
+    if (elapsed <= 0) return;
+    const steps = Math.min(elapsed, BUCKETS);
+    for (let i = 0; i < steps; i++) {
+      this.bucket = (this.bucket + 1) % BUCKETS;
+      this.requests[this.bucket] = 0;
+      this.retries[this.bucket] = 0;
+    }
+    this.bucketStart += elapsed * width;
+  }
+}
+
+/** What went wrong with one try, as far as retrying is concerned. */
+export type TryFailure =
+  /** Nothing of the request was written: connection refused, connect timeout, TLS handshake failed. */
+  | 'not-sent'
+  /** The request was (maybe partly) sent: reset, timeout, malformed response, or a retryable status. */
+  | 'sent';
+
+export interface RetryQuestion {
+  failure: TryFailure;
+  method: string;
+  /** The route opted in to retrying non-idempotent requests that carry Idempotency-Key. */
+  nonIdempotentOptIn: boolean;
+  hasIdempotencyKey: boolean;
+  /** The body can be sent again: none, or buffered whole. */
+  replayableBody: boolean;
+  /** The request body stream was not touched (only for `not-sent`). */
+  bodyUntouched: boolean;
+  /** Some of the response already went to the client. */
+  responseStarted: boolean;
+}
+
+/** The safety rule alone (attempts, budget and deadline are checked by the caller). */
+export function safeToRetry(q: RetryQuestion): boolean {
+  if (q.responseStarted) return false;
+  if (q.failure === 'not-sent') return q.replayableBody || q.bodyUntouched;
+  if (!q.replayableBody) return false;
+  if (IDEMPOTENT_METHODS.has(q.method)) return true;
+  return q.nonIdempotentOptIn && q.hasIdempotencyKey;
+}
