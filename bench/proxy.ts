@@ -39,6 +39,10 @@ const TARGET_KEYS = [
   'minimal',
   'portcullis',
   'portcullis-log',
+  // server.workers: 2 (npm run bench:workers): the portcullis target with a cluster primary and two
+  // workers; limits-memory-2w: the limits-memory target so, its memory store in the primary (IPC).
+  'portcullis-2w',
+  'limits-memory-2w',
   // Authentication (npm run bench:auth): one JWT authenticator with a local JWKS, one token per algorithm.
   // public-bearer: the public route sent the same Bearer token (the baseline of the JWT cost: the
   // same bytes on the wire, only the authentication differs).
@@ -64,7 +68,7 @@ const DEFAULT_TARGETS: readonly TargetKey[] = ['direct', 'minimal', 'portcullis'
 const AUTH_TARGETS = ['jwt-rs256-cache', 'jwt-rs256-nocache', 'jwt-es256-cache', 'jwt-es256-nocache', 'jwt-eddsa-cache', 'jwt-eddsa-nocache'] as const;
 type AuthTargetKey = (typeof AUTH_TARGETS)[number];
 type JwtAlg = 'RS256' | 'ES256' | 'EdDSA';
-const JWT_TARGETS: Record<AuthTargetKey | 'public-bearer' | 'limits-memory' | 'limits-redis', { alg: JwtAlg; cache: boolean }> = {
+const JWT_TARGETS: Record<AuthTargetKey | 'public-bearer' | 'limits-memory' | 'limits-memory-2w' | 'limits-redis', { alg: JwtAlg; cache: boolean }> = {
   'public-bearer': { alg: 'RS256', cache: true },
   'jwt-rs256-cache': { alg: 'RS256', cache: true },
   'jwt-rs256-nocache': { alg: 'RS256', cache: false },
@@ -73,6 +77,7 @@ const JWT_TARGETS: Record<AuthTargetKey | 'public-bearer' | 'limits-memory' | 'l
   'jwt-eddsa-cache': { alg: 'EdDSA', cache: true },
   'jwt-eddsa-nocache': { alg: 'EdDSA', cache: false },
   'limits-memory': { alg: 'RS256', cache: true },
+  'limits-memory-2w': { alg: 'RS256', cache: true },
   'limits-redis': { alg: 'RS256', cache: true },
 };
 const JWT_ISSUER = 'https://bench.portcullis.test/';
@@ -83,6 +88,8 @@ const LABELS: Record<TargetKey, string> = {
   minimal: 'minimal proxy',
   portcullis: 'Portcullis',
   'portcullis-log': 'Portcullis+log',
+  'portcullis-2w': 'Portcullis 2 wrk',
+  'limits-memory-2w': 'limits mem 2 wrk',
   'public-bearer': 'public + token',
   'jwt-rs256-cache': 'JWT RS256 cache',
   'jwt-rs256-nocache': 'JWT RS256 no cache',
@@ -348,13 +355,26 @@ const CLK_TCK = (() => {
   }
 })();
 
-/** user+system CPU milliseconds of `pid`, or undefined where /proc is not available. */
-function cpuMs(pid: number): number | undefined {
+/**
+ * user+system CPU milliseconds of `pid` and its live child processes (a Portcullis cluster primary's
+ * workers), or undefined where /proc is not available.
+ */
+function cpuMs(pid: number, depth = 0): number | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
     // After "pid (comm) ": state is field 3, utime field 14, stime field 15 (1-based, see proc(5)).
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+    let ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+    if (depth < 2) {
+      let kids: string[] = [];
+      try {
+        kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+      } catch {
+        // no children file (older kernels): the process alone
+      }
+      for (const k of kids) ms += cpuMs(Number(k), depth + 1) ?? 0;
+    }
+    return ms;
   } catch {
     return undefined;
   }
@@ -673,6 +693,8 @@ interface RouteExtras {
   denyFile?: string;
   /** validate.openapi: this document (bench/openapi.ts), which every bench request satisfies. */
   openapi?: string;
+  /** server.workers (a cluster primary and this many workers). */
+  workers?: number;
 }
 
 function portcullisConfig(upstreamPort: number, accessLog: string, flags: Flags, extras: RouteExtras = {}): string {
@@ -710,7 +732,7 @@ server:
     # warm-up and measurement connections of consecutive runs may briefly overlap
     maxConnectionsPerIp: ${perIp}
   shutdownTimeout: 5s
-logging:
+${extras.workers ? `  workers: ${extras.workers}\n` : ''}logging:
   accessLog: ${JSON.stringify(accessLog)}
 ${store}${authenticators}${defaults}upstreams:
   bench:
@@ -1000,6 +1022,8 @@ const COMPARISONS: { name: string; of: TargetKey; to: TargetKey }[] = [
   { name: 'public + token / Portcullis', of: 'public-bearer', to: 'portcullis' },
   ...AUTH_TARGETS.map((k) => ({ name: `${LABELS[k]} / public + token`, of: k as TargetKey, to: 'public-bearer' as TargetKey })),
   { name: 'limits memory / Portcullis', of: 'limits-memory', to: 'portcullis' },
+  { name: 'Portcullis 2 workers / 1', of: 'portcullis-2w', to: 'portcullis' },
+  { name: 'limits memory 2 workers / 1', of: 'limits-memory-2w', to: 'limits-memory' },
   { name: 'limits redis / Portcullis', of: 'limits-redis', to: 'portcullis' },
   // The limit targets authenticate with RS256 (cache on): against that, the limits alone.
   { name: 'limits memory / JWT RS256 cache', of: 'limits-memory', to: 'jwt-rs256-cache' },
@@ -1168,10 +1192,10 @@ async function main(): Promise<number> {
       const port = await waitForPort(minimal, 'stdout', READY_RE, 15_000);
       targets.push({ key: 'minimal', label: LABELS.minimal, url: `http://127.0.0.1:${port}`, server: minimal });
     }
-    for (const key of ['portcullis', 'portcullis-log'] as const) {
+    for (const key of ['portcullis', 'portcullis-log', 'portcullis-2w'] as const) {
       if (!flags.targets.includes(key)) continue;
       const configFile = path.join(tmp, `${key}.yaml`);
-      await writeFile(configFile, portcullisConfig(upstreamPort, key === 'portcullis' ? 'off' : accessLogFile, flags));
+      await writeFile(configFile, portcullisConfig(upstreamPort, key === 'portcullis-log' ? accessLogFile : 'off', flags, key === 'portcullis-2w' ? { workers: 2 } : {}));
       const { child, port } = await startPortcullis(key, configFile, flags);
       targets.push({ key, label: LABELS[key], url: `http://127.0.0.1:${port}`, server: child });
     }
@@ -1200,7 +1224,8 @@ async function main(): Promise<number> {
       for (const key of jwtKeys) {
         const { alg, cache } = JWT_TARGETS[key];
         const extras: RouteExtras = key === 'public-bearer' ? {} : { jwt: { alg, cache, jwksFile } };
-        if (key === 'limits-memory') extras.limits = { store: 'memory' };
+        if (key === 'limits-memory' || key === 'limits-memory-2w') extras.limits = { store: 'memory' };
+        if (key === 'limits-memory-2w') extras.workers = 2;
         if (key === 'limits-redis') extras.limits = { store: 'redis', url: (redis as { url: string }).url };
         const configFile = path.join(tmp, `${key}.yaml`);
         await writeFile(configFile, portcullisConfig(upstreamPort, 'off', flags, extras));

@@ -62,6 +62,9 @@ export class ApiKeyAuthenticator implements Authenticator {
     }
   }
 
+  /** Nothing to count beyond the outcomes, which the metrics take from the decision record. */
+  readonly stats: Readonly<Record<string, number>> = {};
+
   authenticate(input: AuthInput): AuthResult {
     let key: string | undefined;
     const inQuery = queryValue(input.query, this.o.field);

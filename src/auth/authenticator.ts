@@ -31,6 +31,8 @@ export interface Authenticator {
    */
   readonly location?: CredentialLocation;
   authenticate(input: AuthInput): AuthResult | Promise<AuthResult>;
+  /** Counters for the metrics (cache hits and misses, key-set fetches, endpoint calls), read at scrape time. */
+  readonly stats: Readonly<Record<string, number>>;
 }
 
 /** Lower-case header name, cookie name or query parameter name of a credential. */

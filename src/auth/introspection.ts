@@ -50,6 +50,13 @@ export class IntrospectionAuthenticator implements Authenticator {
       : undefined;
   }
 
+  /** Endpoint calls that failed (timeout, 5xx, invalid answer): never cached. */
+  failures = 0;
+
+  get stats(): Readonly<Record<string, number>> {
+    return { cache_hit: this.cache.hits, cache_miss: this.cache.misses, introspection_call: this.calls, introspection_failed: this.failures };
+  }
+
   authenticate(input: AuthInput): AuthResult | Promise<AuthResult> {
     const token = readToken(input.headers, this.o.token);
     if (token === undefined) return ABSENT;
@@ -112,6 +119,7 @@ export class IntrospectionAuthenticator implements Authenticator {
   }
 
   private failure(reason: string): AuthResult {
+    this.failures++;
     return this.o.onError === 'unauthorized' ? invalid(reason) : { outcome: 'unavailable', reason };
   }
 }

@@ -21,6 +21,9 @@ export type VerifyKey = CryptoKey | Uint8Array;
 
 export interface KeySource {
   getKey(kid: string | undefined, alg: string): Promise<VerifyKey>;
+  /** Key-set fetches that succeeded and that failed (0 for local keys). */
+  readonly fetchesOk?: number;
+  readonly fetchesFailed?: number;
 }
 
 const ALG_KTY: Record<string, string> = {
@@ -93,6 +96,8 @@ export class RemoteJwks implements KeySource {
   private lastAttempt = Number.NEGATIVE_INFINITY;
   private pending: Promise<void> | undefined;
   fetches = 0;
+  fetchesOk = 0;
+  fetchesFailed = 0;
 
   constructor(options: RemoteJwksOptions) {
     this.options = options;
@@ -145,9 +150,11 @@ export class RemoteJwks implements KeySource {
       const keys = parseJwks(await fetchText(this.jwksUri, this.options.timeoutMs, this.options.maxBytes));
       this.set = new KeySet(keys);
       this.fetchedAt = this.now();
+      this.fetchesOk++;
       this.options.onFetch?.('ok');
     } catch (err) {
       // Keep serving with the keys we have; the next attempt waits for the cooldown.
+      this.fetchesFailed++;
       this.options.onFetch?.('error', err as Error);
     }
   }

@@ -51,6 +51,16 @@ export class JwtAuthenticator implements Authenticator {
     this.cache = new TokenCache(options.cacheMaxEntries, this.now);
   }
 
+  get stats(): Readonly<Record<string, number>> {
+    const keys = this.o.keys;
+    return {
+      cache_hit: this.cache.hits,
+      cache_miss: this.cache.misses,
+      jwks_fetch_ok: keys.fetchesOk ?? 0,
+      jwks_fetch_failed: keys.fetchesFailed ?? 0,
+    };
+  }
+
   authenticate(input: AuthInput): AuthResult | Promise<AuthResult> {
     const token = readToken(input.headers, this.o.token);
     if (token === undefined) return ABSENT;

@@ -27,6 +27,8 @@ export class MtlsAuthenticator implements Authenticator {
     this.sans = new Set(options.sans);
   }
 
+  readonly stats: Readonly<Record<string, number>> = {};
+
   authenticate(input: AuthInput): AuthResult {
     const socket = input.socket as Partial<TLSSocket> | undefined;
     if (!socket || typeof socket.getPeerCertificate !== 'function') return ABSENT;

@@ -5,9 +5,16 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { newApiKey } from '../auth/api-key.ts';
 import { importOpenApiCommand } from './import-openapi.ts';
+import { explain, parseExplainRequest } from '../admin/explain.ts';
 import { buildGatewayFromFile } from '../config/gateway.ts';
 import { ConfigError, formatIssue } from '../config/errors.ts';
 import { GatewayServer } from '../server/gateway-server.ts';
+import { availableParallelism } from 'node:os';
+import { buildGateway } from '../config/gateway.ts';
+import { createLogger } from '../observability/logger.ts';
+import { runPrimary, workerCount } from '../cluster/primary.ts';
+import { attachWorker, configFromPrimary } from '../cluster/worker.ts';
+import { clusterWorker, type WorkerIdentity } from '../store/cluster.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -22,6 +29,9 @@ Usage:
                                       print route entries (YAML, to paste under routes:) for
                                       each operation of an OpenAPI 3.0/3.1 document, validated
                                       against it (validate: { openapi: FILE })
+  portcullis explain --config FILE --request 'GET /path' [-H 'name: value']... [-d BODY] [--client-ip IP]
+                                      run a described request through the pipeline (no proxying)
+                                      and print its decision record; exit 0 forward, 1 reject
   portcullis --help | --version
 
 Options:
@@ -36,7 +46,9 @@ Options:
   -h, --help          this text
   -v, --version       the version
 
-Signals: SIGTERM/SIGINT stop gracefully (in-flight requests finish, bounded by server.shutdownTimeout).
+Signals: SIGTERM/SIGINT stop gracefully (in-flight requests finish, bounded by server.shutdownTimeout);
+SIGHUP reloads the config (so does saving the file, and POST /config/reload on the admin API).
+With server.workers > 1 the process started is the primary: send the signals to it.
 Docs: README.md and docs/ of the package.`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -52,6 +64,10 @@ export async function main(argv: string[]): Promise<number> {
         'pepper-env': { type: 'string' },
         upstream: { type: 'string' },
         auth: { type: 'string' },
+        request: { type: 'string', short: 'X' },
+        header: { type: 'string', short: 'H', multiple: true },
+        body: { type: 'string', short: 'd' },
+        'client-ip': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -105,6 +121,8 @@ export async function main(argv: string[]): Promise<number> {
       return validate(configFile);
     case 'start':
       return start(configFile);
+    case 'explain':
+      return explainCommand(configFile, values.request, values.header ?? [], values.body, values['client-ip']);
     default:
       process.stderr.write(`portcullis: unknown command "${command}"\n\n${HELP}\n`);
       return 2;
@@ -189,19 +207,78 @@ function reportConfigError(file: string, err: unknown): number {
   return 1;
 }
 
-async function start(file: string): Promise<number> {
-  let server: GatewayServer;
+/**
+ * `explain`: builds the gateway from the config (no listener, no proxying) and prints the decision
+ * record of one described request as JSON. Exit 0 when the request would be forwarded, 1 when it
+ * would be rejected, 2 on bad arguments.
+ */
+async function explainCommand(file: string, request: string | undefined, headers: string[], body: string | undefined, clientIp: string | undefined): Promise<number> {
+  const m = request === undefined ? null : /^([A-Z]{1,16})\s+(\/\S*)$/.exec(request.trim());
+  if (m === null) {
+    process.stderr.write(`portcullis: explain needs --request 'METHOD /path?query', e.g. --request 'GET /orders/1'\n`);
+    return 2;
+  }
+  const headerMap: Record<string, string | string[]> = {};
+  for (const h of headers) {
+    const colon = h.indexOf(':');
+    if (colon <= 0) {
+      process.stderr.write(`portcullis: -H takes 'name: value' (got ${JSON.stringify(h)})\n`);
+      return 2;
+    }
+    const name = h.slice(0, colon).trim().toLowerCase();
+    const value = h.slice(colon + 1).trim();
+    const prev = headerMap[name];
+    headerMap[name] = prev === undefined ? value : [prev, value].flat();
+  }
+  let input;
   try {
-    const gateway = await buildGatewayFromFile(file);
-    server = await GatewayServer.start(gateway);
+    input = parseExplainRequest({ method: m[1], path: m[2], headers: headerMap, body, clientIp });
+  } catch (err) {
+    process.stderr.write(`portcullis: ${(err as Error).message}\n`);
+    return 2;
+  }
+  let gateway;
+  try {
+    gateway = await buildGatewayFromFile(file);
   } catch (err) {
     return reportConfigError(file, err);
   }
+  try {
+    const result = await explain(gateway, input);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return result.outcome === 'forward' ? 0 : 1;
+  } finally {
+    await gateway.close();
+  }
+}
+
+async function start(file: string): Promise<number> {
+  // server.workers > 1: this process becomes the cluster primary (src/cluster/primary.ts) and its
+  // workers run this same function (their config comes from the primary, see src/cluster/worker.ts).
+  const worker = clusterWorker();
+  let server: GatewayServer;
+  try {
+    const gateway = worker ? await buildGateway(await configFromPrimary()) : await buildGatewayFromFile(file);
+    const workers = worker ? 1 : workerCount(gateway, availableParallelism);
+    if (workers > 1) return await runPrimary({ file, gateway, workers });
+    server = await GatewayServer.start(gateway, worker ? { admin: false, logger: createLogger(gateway.settings.logLevel).child({ worker: worker.slot }) } : {});
+  } catch (err) {
+    return reportConfigError(file, err);
+  }
+  if (worker) return new Promise<number>((resolve) => serveAsWorker(server, worker, resolve));
   for (const a of server.addresses()) {
     const host = a.host.includes(':') ? `[${a.host}]` : a.host;
     process.stderr.write(`portcullis: listening on ${a.name}://${host}:${a.port}\n`);
   }
+  if (server.admin) process.stderr.write(`portcullis: admin API on http://${server.gateway.settings.admin?.host}:${server.admin.port()}\n`);
   server.runtime.logger.info({ config: file, addresses: server.addresses() }, 'started');
+  // Reload: on a change of the file, and on SIGHUP (build beside, then swap; a bad config changes nothing).
+  server.watchConfig(file);
+  process.on('SIGHUP', () => {
+    void server.reload({ file }, 'SIGHUP').then((r) => {
+      process.stderr.write(r.ok ? `portcullis: reloaded ${file}\n` : `portcullis: reload of ${file} rejected (${r.errors.length} errors); the running config stays\n`);
+    });
+  });
   return new Promise<number>((resolve) => {
     let signalled = false;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -222,6 +299,29 @@ async function start(file: string): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+  });
+}
+
+/** A cluster worker: stops on SIGTERM/SIGINT (a second one: at once) and when the primary asks. */
+function serveAsWorker(server: GatewayServer, worker: WorkerIdentity, resolve: (code: number) => void): void {
+  let signalled = false;
+  const drain = (): void => {
+    server.stop().then(
+      () => resolve(0),
+      () => resolve(1),
+    );
+  };
+  const onSignal = (): void => {
+    if (signalled) return resolve(1);
+    signalled = true;
+    drain();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  attachWorker(server, worker, () => {
+    if (signalled) return;
+    signalled = true;
+    drain();
   });
 }
 

@@ -12,6 +12,8 @@ import { buildAuthenticators, type RawAuthenticator } from '../stages/authentica
 import type { RawAuthorize } from '../stages/authenticate/schema.ts';
 import { AuthorizeStage, type AuthorizeRules } from '../stages/authorize/authorize.ts';
 import { compileTransform } from '../stages/transform/transform.ts';
+import { compileSecurityHeaders, type SecurityHeaderList } from '../stages/transform/security-headers.ts';
+import { compileCors, type CompiledCors } from '../stages/cors/build.ts';
 import { AbuseGuardStage, BruteForceGuard } from '../stages/abuse-guard/abuse-guard.ts';
 import { buildDefaultPolicies, buildRouteLimits, buildStore, keyParts } from '../stages/rate-limit/build.ts';
 import { ConcurrencyStage } from '../stages/concurrency/concurrency.ts';
@@ -26,7 +28,11 @@ import { TrustedProxies } from '../server/client-ip.ts';
 import { loadCertificates, type SniTable } from '../server/tls.ts';
 import { Upstream } from '../upstream/upstream.ts';
 import { buildUpstream } from '../upstream/build.ts';
+import { buildSplit, type TrafficSplit } from '../upstream/split.ts';
+import { buildMirror, type Mirror } from '../upstream/mirror.ts';
+import type { TracingSettings } from '../observability/tracing.ts';
 import type { Logger } from '../observability/logger.ts';
+import { compileWebSocket, type WebSocketPolicy } from '../websocket/policy.ts';
 import { ConfigError, didYouMean, formatPath, type ConfigIssue } from './errors.ts';
 import { loadConfigFile, parseConfigText, type LoadedConfig } from './load.ts';
 import type { RawConfig, RawRoute } from './schema.ts';
@@ -66,6 +72,13 @@ export interface Settings {
   shutdownTimeout: number;
   logLevel: string;
   accessLog: string;
+  /** defaults.securityHeaders, for answers no route matched (routes carry their own). */
+  securityHeaders: SecurityHeaderList;
+  /** server.admin: the admin listener; undefined: none. */
+  admin: { host: string; port: number; token: string } | undefined;
+  /** metrics.prometheus: GET /metrics on the admin listener. */
+  metrics: boolean;
+  tracing: TracingSettings;
 }
 
 export interface VersionSelector {
@@ -78,8 +91,12 @@ export interface VersionSelector {
 
 export interface CompiledRoute {
   readonly name: string;
+  /** The route's authenticator names joined by `,` (`public` for none): a bounded metrics label. */
+  readonly authNames: string;
   readonly index: number;
-  readonly upstream: Upstream | VersionSelector;
+  readonly upstream: Upstream | VersionSelector | TrafficSplit;
+  /** Shadow traffic (routes[].mirror): copies of a share of the requests, answers discarded. */
+  readonly mirror: Mirror | undefined;
   readonly stripPrefix: boolean;
   /** retries also cover POST / PATCH requests with an Idempotency-Key (route opt-in). */
   readonly retryNonIdempotent: boolean;
@@ -92,6 +109,12 @@ export interface CompiledRoute {
   readonly maxBodyBytes: number;
   readonly needsBody: boolean;
   readonly transform: CompiledTransform | undefined;
+  /** The effective CORS policy (the route's own, else defaults.cors); undefined: none. */
+  readonly cors: CompiledCors | undefined;
+  /** Security headers of every answer on this route (the route's own, else defaults.securityHeaders). */
+  readonly securityHeaders: SecurityHeaderList;
+  /** routes[].websocket: accepts WebSocket handshakes with these limits; undefined refuses them (src/websocket/). */
+  readonly websocket: WebSocketPolicy | undefined;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -117,6 +140,12 @@ export class Gateway {
   readonly store: Store;
   /** defaults.ipFilter (none or one stage), for requests no route matches: a denied address gets 403, not 404. */
   readonly ipFilter: readonly Stage[];
+  /** Every built authenticator by name (metrics read their counters). */
+  readonly authenticators: ReadonlyMap<string, Authenticator>;
+  /** The config this gateway was built from (admin API: redacted view, hash). */
+  readonly loaded: LoadedConfig | undefined;
+  /** Requests that started on this gateway and have not finished: a replaced gateway closes when it reaches 0. */
+  inflight = 0;
 
   constructor(init: {
     settings: Settings;
@@ -126,6 +155,8 @@ export class Gateway {
     source: string;
     store: Store;
     ipFilter: readonly Stage[];
+    authenticators?: ReadonlyMap<string, Authenticator>;
+    loaded?: LoadedConfig;
   }) {
     this.settings = init.settings;
     this.routes = init.routes;
@@ -134,6 +165,8 @@ export class Gateway {
     this.source = init.source;
     this.store = init.store;
     this.ipFilter = init.ipFilter;
+    this.authenticators = init.authenticators ?? new Map();
+    this.loaded = init.loaded;
   }
 
   /** Starts what runs in the background: the upstreams' active health checks (idempotent). */
@@ -142,8 +175,8 @@ export class Gateway {
   }
 
   /** Stops the health checks and closes the upstream pools once in-flight requests on them have finished. */
-  async close(): Promise<void> {
-    await Promise.allSettled([...[...this.upstreams.values()].map((u) => u.close()), this.store.close()]);
+  async close(options: { keepStore?: boolean } = {}): Promise<void> {
+    await Promise.allSettled([...[...this.upstreams.values()].map((u) => u.close()), options.keepStore ? undefined : this.store.close()]);
   }
 }
 
@@ -158,10 +191,22 @@ export async function buildGatewayFromText(
   return buildGateway(parseConfigText(text, options));
 }
 
-export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
+export interface BuildOptions {
+  /**
+   * The running gateway, when this build is a reload: its store is taken over when the `store:` block
+   * is unchanged, so rate-limit counters and bans survive the reload.
+   */
+  previous?: Gateway;
+}
+
+export async function buildGateway(loaded: LoadedConfig, options: BuildOptions = {}): Promise<Gateway> {
   const { raw, baseDir, source } = loaded;
+  const previous = options.previous;
+  const reuseStore = previous?.loaded !== undefined && JSON.stringify(previous.loaded.raw.store ?? null) === JSON.stringify(raw.store ?? null)
+    ? previous.store
+    : undefined;
   const issues: ConfigIssue[] = [];
-  const storeSettings = buildStore(raw.store, issues);
+  const storeSettings = buildStore(raw.store, issues, reuseStore);
   const defaultPolicies = buildDefaultPolicies(raw.defaults?.rateLimit, issues);
   const bf = raw.defaults?.bruteForce;
   if (bf && parseDuration(bf.per) < 1) issues.push({ path: 'defaults.bruteForce.per', message: 'must be at least 1ms' });
@@ -244,6 +289,8 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
 
   const ipFilters = await buildIpFilters(raw.defaults?.ipFilter, raw.routes.map((r) => r.ipFilter), baseDir, issues);
   const validations = await prepareValidation(raw.routes.map((r) => r.validate), baseDir, issues);
+  const defaultSecurityHeaders = compileSecurityHeaders(raw.defaults?.securityHeaders, 'defaults.securityHeaders', issues);
+  if (raw.defaults?.cors) compileCors(raw.defaults.cors, 'defaults.cors', undefined, true, issues);
   const threats = buildThreats(raw.defaults?.threats, raw.routes.map((r) => ({ name: r.name, threats: r.threats })), issues);
   const routes: CompiledRoute[] = [];
   const specs: RouteSpec<CompiledRoute>[] = [];
@@ -269,6 +316,9 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
       issues.push({ path: `${at}.stripPrefix`, message: 'needs a prefix path pattern ending in "/*"' });
     }
     const upstream = buildRouteUpstream(r, at, typeof pattern === 'string' ? [] : pattern.params, upstreams, upstreamNames, issues);
+    const mirror = r.mirror
+      ? buildMirror(r.mirror, `${at}.mirror`, (name, p) => resolveUpstream(name, p, upstreams, upstreamNames, issues), typeof r.upstream === 'string' ? r.upstream : undefined, issues)
+      : undefined;
     if (typeof pattern !== 'string') {
       const key = `${host ?? '*'} ${r.match.path} ${[...(r.match.methods ?? ['*'])].sort().join(',')}`;
       const dup = seenPatterns.get(key);
@@ -314,13 +364,27 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
     // Then threat detection, on what validation let through (reusing its parsed body).
     const threatStage = threats.forRoute(i, mode);
     if (threatStage) stages.push(threatStage);
-    const transform = compileTransform(r.transform, at, issues);
+    const transform = compileTransform(r.transform, at, issues, pattern.params);
+    if (r.transform?.request?.path !== undefined && r.stripPrefix) {
+      issues.push({ path: `${at}.transform.request.path`, message: 'cannot be combined with stripPrefix: true (the rewrite sees the whole path; strip the prefix in it)' });
+    }
+    const corsRaw = r.cors ?? raw.defaults?.cors;
+    // defaults.cors is checked once, below the loop; per route it is only narrowed to the route's methods.
+    const cors = corsRaw ? compileCors(corsRaw, r.cors ? `${at}.cors` : 'defaults.cors', r.match.methods, r.cors === undefined, r.cors ? issues : []) : undefined;
+    const securityHeaders = r.securityHeaders === undefined ? defaultSecurityHeaders : compileSecurityHeaders(r.securityHeaders, `${at}.securityHeaders`, issues);
+    const websocket = compileWebSocket(r.websocket, at, issues);
+    // The tunnel is HTTP/1.1 Upgrade (RFC 6455); an HTTP/2 connection to the backend cannot carry it.
+    if (websocket !== undefined && upstream instanceof Upstream && upstream.protocol !== 'h1') {
+      issues.push({ path: `${at}.websocket`, message: `needs an HTTP/1.1 upstream; "${r.upstream as string}" has protocol ${upstream.protocol}` });
+    }
     if (issues.length > before) return;
     const bodyStage = stages.findIndex((s) => s.needsBody);
     const route: CompiledRoute = {
       name: r.name,
+      authNames: routeAuthenticators.length === 0 ? 'public' : routeAuthenticators.map((a) => a.name).join(','),
       index: i,
       upstream,
+      mirror,
       stripPrefix: r.stripPrefix ?? false,
       retryNonIdempotent: r.retryNonIdempotent ?? false,
       mode,
@@ -330,13 +394,29 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
       maxBodyBytes,
       needsBody: bodyStage !== -1,
       transform,
+      websocket,
+      cors,
+      securityHeaders,
     };
     routes.push(route);
     specs.push({ route, host, pattern, methods: r.match.methods });
   });
 
+  const admin = buildAdmin(raw, loaded.secretPaths, issues);
+  const otlp = raw.tracing?.otlpEndpoint;
+  if (otlp) {
+    let u: URL | undefined;
+    try {
+      u = new URL(otlp);
+    } catch {
+      u = undefined;
+    }
+    if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+      issues.push({ path: 'tracing.otlpEndpoint', message: `"${otlp}" is not an http(s) URL (e.g. http://collector:4318/v1/traces)` });
+    }
+  }
   if (issues.length > 0) {
-    await Promise.allSettled([...[...upstreams.values()].map((u) => u.close()), storeSettings.store.close()]);
+    await Promise.allSettled([...[...upstreams.values()].map((u) => u.close()), reuseStore === undefined ? storeSettings.store.close() : undefined]);
     throw new ConfigError(issues, source);
   }
 
@@ -355,8 +435,18 @@ export async function buildGateway(loaded: LoadedConfig): Promise<Gateway> {
     shutdownTimeout: raw.server.shutdownTimeout ? parseDuration(raw.server.shutdownTimeout) : 30_000,
     logLevel: raw.logging?.level ?? 'info',
     accessLog: accessLogTarget(raw.logging?.accessLog, baseDir),
+    securityHeaders: defaultSecurityHeaders,
+    admin,
+    metrics: raw.metrics?.prometheus ?? false,
+    tracing: {
+      endpoint: raw.tracing?.otlpEndpoint ?? '',
+      sampleRatio: raw.tracing?.sampleRatio ?? 1,
+      serviceName: raw.tracing?.serviceName ?? 'portcullis',
+    },
   };
-  return new Gateway({ settings, routes, router: new Router(specs), upstreams, source, store: storeSettings.store, ipFilter: ipFilters.unrouted });
+  return new Gateway({
+    settings, routes, router: new Router(specs), upstreams, source, store: storeSettings.store, ipFilter: ipFilters.unrouted, authenticators, loaded,
+  });
 }
 
 /** stdout | off | a file path, relative to the config file's directory like every path in the config. */
@@ -391,14 +481,31 @@ function buildLimits(raw: RawConfig, issues: ConfigIssue[]): Limits {
   return limits;
 }
 
+/** server.admin: loopback by default; the token must come from the environment and be long enough to resist guessing. */
+function buildAdmin(raw: RawConfig, secretPaths: ReadonlySet<string>, issues: ConfigIssue[]): Settings['admin'] {
+  const a = raw.server.admin;
+  if (a === undefined) {
+    if (raw.metrics?.prometheus === true) issues.push({ path: 'metrics.prometheus', message: 'metrics are served on the admin listener: configure server.admin' });
+    return undefined;
+  }
+  if (!secretPaths.has('/server/admin/token')) {
+    issues.push({ path: 'server.admin.token', message: 'must come from an environment variable (write ${NAME}), never from the file itself' });
+  } else if (a.token.length < 24) {
+    issues.push({ path: 'server.admin.token', message: `must be at least 24 characters (got ${a.token.length}); e.g. openssl rand -base64 32` });
+  }
+  return { host: a.host ?? '127.0.0.1', port: a.port ?? 9901, token: a.token };
+}
+
+/** server.workers at most: a process per core of the largest machines. */
+const MAX_WORKERS = 256;
+
 /** Values the schema accepts in shape but this version cannot honour yet: an error, never ignored. */
 function unsupportedValues(raw: RawConfig, issues: ConfigIssue[]): void {
   const later = 'is not supported yet in this version of Portcullis';
-  if (raw.server.workers !== undefined && raw.server.workers !== 1) {
-    issues.push({ path: 'server.workers', message: `${JSON.stringify(raw.server.workers)} ${later}; use 1` });
+  // server.workers (N | auto) is run by src/cluster/primary.ts; a bound keeps a typo from forking thousands.
+  if (typeof raw.server.workers === 'number' && raw.server.workers > MAX_WORKERS) {
+    issues.push({ path: 'server.workers', message: `must be at most ${MAX_WORKERS} (got ${raw.server.workers}); "auto" runs one per core` });
   }
-  if (raw.metrics?.prometheus === true) issues.push({ path: 'metrics.prometheus', message: `true ${later}; use false` });
-  if (raw.tracing?.otlpEndpoint) issues.push({ path: 'tracing.otlpEndpoint', message: `OTLP export ${later}; leave it empty (traceparent is passed through)` });
   const accessLog = raw.logging?.accessLog;
   if (accessLog !== undefined && accessLog !== 'stdout' && accessLog !== 'off' && accessLog.trim() === '') {
     issues.push({ path: 'logging.accessLog', message: 'must be stdout, off or a file path' });
@@ -457,6 +564,13 @@ async function readClientCa(file: string, baseDir: string, issues: ConfigIssue[]
   }
 }
 
+/** The upstream called `name`; unknown names are reported at `p` (a known but broken one at its own path). */
+function resolveUpstream(name: string, p: string, upstreams: ReadonlyMap<string, Upstream>, names: readonly string[], issues: ConfigIssue[]): Upstream | undefined {
+  const u = upstreams.get(name);
+  if (!u && !names.includes(name)) issues.push({ path: p, message: `unknown upstream "${name}"${didYouMean(name, names)}` });
+  return u;
+}
+
 function buildRouteUpstream(
   r: RawRoute,
   at: string,
@@ -464,14 +578,10 @@ function buildRouteUpstream(
   upstreams: ReadonlyMap<string, Upstream>,
   names: readonly string[],
   issues: ConfigIssue[],
-): Upstream | VersionSelector | undefined {
-  const resolve = (name: string, p: string): Upstream | undefined => {
-    const u = upstreams.get(name);
-    if (!u && !names.includes(name)) issues.push({ path: p, message: `unknown upstream "${name}"${didYouMean(name, names)}` });
-    return u;
-  };
+): Upstream | VersionSelector | TrafficSplit | undefined {
+  const resolve = (name: string, p: string): Upstream | undefined => resolveUpstream(name, p, upstreams, names, issues);
   if (typeof r.upstream === 'string') return resolve(r.upstream, `${at}.upstream`);
-  if (!('version' in r.upstream)) return undefined; // split: rejected by the schema as not supported yet
+  if ('split' in r.upstream) return buildSplit(r.upstream, `${at}.upstream`, resolve, issues);
   const v = r.upstream.version;
   const vp = `${at}.upstream.version`;
   const sources = [v.header, v.query, v.param].filter((s) => s !== undefined).length;

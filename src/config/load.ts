@@ -2,6 +2,7 @@
  * Loading a config file: YAML → `${ENV}` substitution → schema validation → build. Every error is
  * collected and named by its path; nothing is half-applied.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseDocument, type YAMLError } from 'yaml';
@@ -21,6 +22,8 @@ export interface LoadedConfig {
   envPaths: ReadonlySet<string>;
   /** JSON pointers of values that are wholly one environment variable's value (not a `:-default`): where secrets may come from. */
   secretPaths: ReadonlySet<string>;
+  /** SHA-256 (hex) of the config text: the config's identity for the admin API (If-Match on PUT /config). */
+  hash: string;
 }
 
 export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
@@ -57,7 +60,8 @@ export function parseConfigText(
   }
   if (issues.length > 0) throw new ConfigError(issues, source);
   if (!result.ok) throw new ConfigError(result.issues, source);
-  return { raw: result.config, baseDir: options.baseDir ?? process.cwd(), source, envPaths, secretPaths };
+  const hash = createHash('sha256').update(text).digest('hex');
+  return { raw: result.config, baseDir: options.baseDir ?? process.cwd(), source, envPaths, secretPaths, hash };
 }
 
 /**

@@ -55,7 +55,9 @@ describe('schema/portcullis.schema.json', () => {
     assert.equal(editor(base), true, JSON.stringify(editor.errors));
     const errorsOf = (doc: unknown) => (editor(doc) ? [] : [...(editor.errors ?? [])]);
     assert.ok(errorsOf({ ...base, loging: {} }).some((e) => e.keyword === 'additionalProperties' && e.params.additionalProperty === 'loging'));
-    assert.ok(errorsOf({ ...base, routes: [{ ...base.routes[0], cors: { origins: ['https://a.example'] } }] }).some((e) => e.instancePath === '/routes/0/cors' && e.keyword === 'not'));
+    assert.equal(editor({ ...base, routes: [{ ...base.routes[0], cors: { origins: ['https://a.example'], methods: ['GET'], credentials: true } }] }), true, JSON.stringify(editor.errors));
+    assert.ok(errorsOf({ ...base, routes: [{ ...base.routes[0], cors: { origins: ['https://a.example'], methods: ['get'] } }] }).some((e) => e.instancePath === '/routes/0/cors/methods/0' && e.keyword === 'pattern'));
+    assert.ok(errorsOf({ ...base, defaults: { securityHeaders: { referrerPolicy: 'never' } } }).some((e) => e.instancePath.startsWith('/defaults/securityHeaders')));
     assert.ok(errorsOf({ ...base, routes: [{ ...base.routes[0], validate: { contentTypes: ['json'] } }] }).some((e) => e.instancePath === '/routes/0/validate/contentTypes/0' && e.keyword === 'pattern'));
     assert.equal(editor({ ...base, routes: [{ ...base.routes[0], validate: { maxBodyBytes: '1kb', body: { type: 'object' }, errors: 'hidden' } }] }), true, JSON.stringify(editor.errors));
     assert.ok(errorsOf({ ...base, routes: [{ ...base.routes[0], rateLimit: [] }] }).some((e) => e.instancePath === '/routes/0/rateLimit' && e.keyword === 'minItems'));

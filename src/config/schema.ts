@@ -5,6 +5,7 @@
  * Keys that later releases own are declared with `x-unsupported`: a config that uses them fails with
  * a clear "not supported yet" error at their exact path instead of being silently ignored.
  */
+import { AdminSchema } from '../admin/schema.ts';
 import { Type, type Static, type TSchema, type TProperties } from '@sinclair/typebox';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units.ts';
 import {
@@ -14,13 +15,17 @@ import {
   IntrospectionAuthenticatorSchema,
   JwtAuthenticatorSchema,
   MtlsAuthenticatorSchema,
-  TransformSchema,
 } from '../stages/authenticate/schema.ts';
+import { SecurityHeadersSchema, TransformSchema } from '../stages/transform/schema.ts';
+import { CorsSchema, RouteCorsSchema } from '../stages/cors/schema.ts';
 import { BruteForceSchema, ConcurrencySchema, RateLimitSchema, RedisSchema } from '../stages/rate-limit/schema.ts';
 import { ValidateSchema } from '../stages/validate/schema.ts';
 import { IpFilterSchema, RouteIpFilterSchema } from '../stages/ip-filter/schema.ts';
 import { ThreatsSchema } from '../stages/threats/schema.ts';
 import { UpstreamSchema } from '../upstream/schema.ts';
+import { WebSocketRouteSchema } from '../websocket/policy.ts';
+import { SplitSchema } from '../upstream/split.ts';
+import { MirrorSchema } from '../upstream/mirror.ts';
 
 /** Names of routes and upstreams. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
@@ -116,7 +121,7 @@ const Limits = Strict({
 const Server = Strict({
   https: Type.Optional(Https),
   http: Type.Optional(Http),
-  admin: Type.Optional(Unsupported('the admin API')),
+  admin: Type.Optional(AdminSchema),
   trustedProxies: Type.Optional(
     Type.Array(Type.String({ minLength: 1 }), {
       default: [],
@@ -126,7 +131,7 @@ const Server = Strict({
   workers: Type.Optional(
     Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('auto')], {
       default: 1,
-      description: 'Processes sharing the port; only 1 is supported in this version.',
+      description: 'Processes serving the listeners (node:cluster): N, or auto for one per core. Above 1 a primary process supervises them and runs the admin API.',
     }),
   ),
   limits: Type.Optional(Limits),
@@ -166,12 +171,19 @@ const Logging = Strict({
 });
 
 const Metrics = Strict({
-  prometheus: Type.Optional(Type.Boolean({ default: false, description: 'Prometheus metrics; only false is supported in this version.' })),
+  prometheus: Type.Optional(Type.Boolean({ default: false, description: 'Prometheus metrics: GET /metrics on the admin listener (needs server.admin).' })),
 });
 const Tracing = Strict({
   otlpEndpoint: Type.Optional(
-    Type.String({ default: '', description: 'Empty: pass W3C traceparent through; span export is not supported in this version.' }),
+    Type.String({
+      default: '',
+      description: 'OTLP/HTTP traces URL (http://collector:4318/v1/traces). Empty: W3C traceparent is propagated (continued from trusted proxies, else started), nothing is exported.',
+    }),
   ),
+  sampleRatio: Type.Optional(
+    Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Share of new traces sampled for export; a trusted caller\'s sampled flag is followed.' }),
+  ),
+  serviceName: Type.Optional(Type.String({ minLength: 1, default: 'portcullis', description: 'service.name of the exported spans.' })),
 });
 
 const Defaults = Strict({
@@ -179,7 +191,8 @@ const Defaults = Strict({
   rateLimit: Type.Optional(RateLimitSchema),
   bruteForce: Type.Optional(BruteForceSchema),
   threats: Type.Optional(ThreatsSchema),
-  cors: Type.Optional(Unsupported('CORS')),
+  cors: Type.Optional(CorsSchema),
+  securityHeaders: Type.Optional(SecurityHeadersSchema),
 });
 
 /** `upstreams.<name>`: src/upstream/schema.ts. */
@@ -196,7 +209,7 @@ const Version = Strict({
 const RouteUpstream = Type.Union([
   Type.String({ minLength: 1, description: 'Name of an upstream.' }),
   Strict({ version: Version }),
-  Strict({ split: Unsupported('weighted traffic split') }),
+  SplitSchema,
 ]);
 
 const Match = Strict({
@@ -214,6 +227,7 @@ const Route = Strict({
     description: 'Authenticator name(s), any one of which must succeed, or `public` to opt out explicitly.',
   }),
   upstream: RouteUpstream,
+  mirror: Type.Optional(MirrorSchema),
   stripPrefix: Type.Optional(
     Type.Boolean({ default: false, description: 'Remove the matched prefix of a /prefix/* path before proxying.' }),
   ),
@@ -235,8 +249,10 @@ const Route = Strict({
   validate: Type.Optional(ValidateSchema),
   threats: Type.Optional(ThreatsSchema),
   ipFilter: Type.Optional(RouteIpFilterSchema),
-  cors: Type.Optional(Unsupported('CORS')),
+  cors: Type.Optional(RouteCorsSchema),
+  securityHeaders: Type.Optional(SecurityHeadersSchema),
   transform: Type.Optional(TransformSchema),
+  websocket: Type.Optional(WebSocketRouteSchema),
 });
 
 /** One authenticator, by `type`. */

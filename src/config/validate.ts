@@ -6,6 +6,7 @@
 import { KEY_PART_PATTERN } from '../stages/rate-limit/schema.ts';
 import { COUNTRY_CODE_PATTERN } from '../stages/ip-filter/schema.ts';
 import { MEDIA_RANGE_PATTERN } from '../stages/validate/media-type.ts';
+import { HOST_VALUE_PATTERN } from '../stages/transform/schema.ts';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigSchema, NAME_PATTERN, UNSUPPORTED_KEYWORD, type RawConfig } from './schema.ts';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units.ts';
@@ -331,6 +332,7 @@ function patternMessage(pattern: string, value: unknown): string {
   if (pattern === URL_PATTERN) return `must be an http:// or https:// URL${got}`;
   if (pattern === KEY_HASH_PATTERN) return `must be "sha256:" or "hmac-sha256:" and 64 lower-case hex digits, as \`portcullis keys new\` prints it${got}`;
   if (pattern === HEADER_NAME_PATTERN) return `is not a valid header name: ${HEADER_RULE}${got}`;
+  if (pattern === HOST_VALUE_PATTERN) return `must be a host name or address with an optional port, such as "internal.example" or "10.0.0.5:8080"${got}`;
   if (pattern === COUNTRY_CODE_PATTERN) return `must be an upper-case ISO 3166-1 alpha-2 country code such as "KP" or "GB"${got}`;
   if (pattern === MEDIA_RANGE_PATTERN) return `must be a media type without parameters, such as "application/json", "application/*+json" or "text/*"${got}`;
   if (pattern === KEY_PART_PATTERN) return `must be ip, consumer, apiKey, route, claim:<path> or header:<name>${got}${didYouMean(String(value), ['ip', 'consumer', 'apiKey', 'route'])}`;

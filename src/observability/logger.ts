@@ -99,3 +99,17 @@ export function createAccessLog(target: string): AccessLog {
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
+
+/**
+ * The access log with something else that wants every finished request (metrics, span export):
+ * writing the log line is the one place every request passes, whatever its outcome.
+ */
+export function observedAccessLog(log: AccessLog, observe: (ctx: RequestContext, now: number) => void): AccessLog {
+  return {
+    write(ctx, now, userAgent) {
+      observe(ctx, now);
+      log.write(ctx, now, userAgent);
+    },
+    flush: () => log.flush(),
+  };
+}

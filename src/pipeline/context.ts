@@ -1,4 +1,5 @@
 /** Per-request state that flows through the pipeline, and the decision record it accumulates. */
+import type { TraceState } from '../observability/tracing.ts';
 import type { CompiledRoute } from '../config/gateway.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { AnyRequest } from '../upstream/proxy.ts';
@@ -71,6 +72,10 @@ export class RequestContext {
     for (const fn of f) fn();
   }
   bytesOut = 0;
+  /** A described request run by `explain` (admin API, CLI): stages must not change shared state (no charges, no failure counts). */
+  explain = false;
+  /** W3C trace context (set by the handler at the start of the request). */
+  trace: TraceState | undefined = undefined;
 
   constructor(init: {
     requestId: string;

@@ -19,6 +19,9 @@ export const REQUEST_SKIP = new Set([
   'host',
   'expect',
   'http2-settings',
+  // Replaced by the gateway's own trace context (src/observability/tracing.ts).
+  'traceparent',
+  'tracestate',
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',

@@ -15,12 +15,21 @@ import { runStages } from '../pipeline/stage.ts';
 import { parseTarget } from '../routing/path.ts';
 import { ProxyExchange, type AnyRequest } from '../upstream/proxy.ts';
 import { Upstream } from '../upstream/upstream.ts';
+import { TrafficSplit } from '../upstream/split.ts';
 import { normalizeIp, resolveClientIp } from './client-ip.ts';
 import { connectionTokens, forwardedNode, isValidRequestId, REQUEST_SKIP } from './forwarding.ts';
 import { destroyResponse, sendError, toGatewayError, type AnyResponse } from './respond.ts';
 import { BodyAbortedError, readBody } from './body.ts';
 import { renderInto } from '../stages/transform/transform.ts';
+import { rewritePath } from '../stages/transform/path.ts';
+import { rewriteQuery } from '../stages/transform/query.ts';
+import type { CompiledCors } from '../stages/cors/build.ts';
+import { applyCors, findPreflight, preflightHeaders, sendPreflight } from '../stages/cors/cors.ts';
+import { Tracing } from '../observability/tracing.ts';
 import type { Logger } from '../observability/logger.ts';
+import { checkUpgrade, hasToken, UpgradeResponse } from '../websocket/upgrade.ts';
+import { openTunnel } from '../websocket/tunnel.ts';
+import type { WebSocketPolicy } from '../websocket/policy.ts';
 import type { AccessLog } from '../observability/logger.ts';
 
 export interface Runtime {
@@ -28,6 +37,8 @@ export interface Runtime {
   gateway: Gateway;
   accessLog: AccessLog;
   logger: Logger;
+  /** W3C trace context for every request; span export when tracing.otlpEndpoint is set. */
+  tracing: Tracing;
   inflight: number;
   draining: boolean;
   /** The bound HTTPS port (differs from the config when it says 0), for redirects. */
@@ -49,6 +60,12 @@ interface HeadInfo {
   contentLength: string | undefined;
   transferEncoding: boolean;
   userAgent: string | undefined;
+  traceparent: string | undefined;
+  tracestate: string | undefined;
+  /** The client accepts trailers (`TE: trailers`). */
+  teTrailers: boolean;
+  /** Origin (CORS); several are joined, which then matches no allowed origin. */
+  origin: string | undefined;
 }
 
 export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyResponse, secure: boolean, expectContinue: boolean): void {
@@ -66,6 +83,7 @@ export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyRespons
   const info: HeadInfo = {
     host: undefined, hostCount: 0, xff: undefined, forwarded: undefined, xfProto: undefined, xfHost: undefined,
     requestId: undefined, connection: undefined, contentLength: undefined, transferEncoding: false, userAgent: undefined,
+    teTrailers: false, origin: undefined, traceparent: undefined, tracestate: undefined,
   };
   let headerCount = 0;
   for (let i = 0; i < raw.length; i += 2) {
@@ -97,10 +115,14 @@ export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyRespons
       case 'content-length': info.contentLength = value; break;
       case 'transfer-encoding': info.transferEncoding = true; break;
       case 'user-agent': info.userAgent = value; break;
+      case 'traceparent': info.traceparent = info.traceparent === undefined ? value : ''; break; // twice: invalid, a new trace
+      case 'tracestate': info.tracestate = info.tracestate === undefined ? value : `${info.tracestate},${value}`; break;
+      case 'te': info.teTrailers = hasToken(value, 'trailers'); break;
+      case 'origin': info.origin = info.origin === undefined ? value : `${info.origin}, ${value}`; break;
     }
   }
   const requestId = trustedPeer && info.requestId !== undefined && isValidRequestId(info.requestId) ? info.requestId : randomUUID();
-  const options = { requestId, hsts, close: !h2 };
+  const options = { requestId, hsts, close: !h2, securityHeaders: settings.securityHeaders };
   const reject = (err: GatewayError): void => {
     sendError(res, err, options);
     const ctx = bareContext(req, requestId, startedAt, peerIp, secure);
@@ -152,11 +174,14 @@ export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyRespons
     request: req,
   });
   runtime.inflight++;
+  gateway.inflight++;
+  ctx.trace = runtime.tracing.begin(info.traceparent, info.tracestate, trustedPeer);
   let done = false;
   const onDone = (c: RequestContext): void => {
     if (done) return;
     done = true;
     runtime.inflight--;
+    gateway.inflight--;
     c.finish();
     runtime.accessLog.write(c, performance.now(), info.userAgent);
   };
@@ -166,7 +191,7 @@ export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyRespons
     // An unread request body makes the HTTP/1 connection unusable for the next request; on HTTP/2
     // the rest of it is refused without error once the answer is out (RFC 9113 §8.1).
     const unread = hasBody(req, info) && !req.complete;
-    sendError(res, ge, { requestId, hsts, close: !h2 && unread }, ctx);
+    sendError(res, ge, { requestId, hsts, close: !h2 && unread, securityHeaders: settings.securityHeaders }, ctx);
     if (h2 && unread) resetStream(res as Http2ServerResponse);
     onDone(ctx);
   };
@@ -174,8 +199,22 @@ export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyRespons
   try {
     // --- route ---
     const found = gateway.router.match(ctx.host, ctx.path, ctx.method);
+    // A CORS preflight belongs to the route of the method it asks for (src/stages/cors/cors.ts).
+    const preflight = ctx.method === 'OPTIONS' && info.origin !== undefined ? findPreflight(gateway.router, ctx, raw) : undefined;
     // IP / country filter first (synchronous): the route's, or the defaults' when none matches (403, not 404).
-    runStages(found.kind === 'match' ? found.match.route.ipFilter : gateway.ipFilter, ctx);
+    runStages(preflight !== undefined ? preflight.route.ipFilter : found.kind === 'match' ? found.match.route.ipFilter : gateway.ipFilter, ctx);
+    if (preflight !== undefined) {
+      // Answered here, before authentication (browsers send no credentials on it), never forwarded.
+      ctx.route = preflight.route;
+      ctx.params = preflight.params;
+      const cors = preflight.route.cors as CompiledCors;
+      sendPreflight(res, preflightHeaders(cors, info.origin as string, preflight), {
+        requestId, hsts, securityHeaders: preflight.route.securityHeaders, close: !h2 && hasBody(req, info),
+      });
+      ctx.status = 204;
+      onDone(ctx);
+      return;
+    }
     if (found.kind === 'none') throw new GatewayError('PCL_ROUTE_NOT_FOUND', `no route for ${ctx.method} ${ctx.host}${ctx.path}`);
     if (found.kind === 'method') {
       throw new GatewayError('PCL_ROUTE_METHOD_NOT_ALLOWED', `${ctx.method} not allowed`, { headers: { allow: found.allow.join(', ') } });
@@ -184,6 +223,9 @@ export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyRespons
     ctx.route = route;
     ctx.params = found.match.params;
     ctx.prefixLength = found.match.prefixLength;
+    if (route.cors !== undefined) applyCors(route.cors, info.origin, ctx);
+    // A WebSocket handshake (src/websocket/upgrade.ts): only on a route that opted in, and well-formed.
+    if (res instanceof UpgradeResponse) checkUpgrade(route, req as IncomingMessage);
 
     // --- declared body size: 413 before a byte of the body is read (and before 100 Continue) ---
     if (info.contentLength !== undefined && Number(info.contentLength) > route.maxBodyBytes) {
@@ -194,7 +236,7 @@ export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyRespons
       // A route with a body stage runs in two parts: the stages before it, then (the body read) the rest.
       const staged = runStages(route.stages, ctx, 0, route.bodyStage);
       if (staged instanceof Promise) {
-        staged.then(() => bufferBody(runtime, gateway, route, ctx, req, res, info, expectContinue, hsts, onDone, fail), fail);
+        staged.then(() => bufferBody(runtime, gateway, route, ctx, req, res, info, expectContinue, hsts, onDone, fail)).catch(fail);
       } else {
         bufferBody(runtime, gateway, route, ctx, req, res, info, expectContinue, hsts, onDone, fail);
       }
@@ -202,7 +244,7 @@ export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyRespons
     }
     const staged = runStages(route.stages, ctx);
     if (staged instanceof Promise) {
-      staged.then(() => forward(runtime, gateway, route, ctx, req, res, info, expectContinue, hsts, onDone), fail);
+      staged.then(() => forward(runtime, gateway, route, ctx, req, res, info, expectContinue, hsts, onDone)).catch(fail);
     } else {
       forward(runtime, gateway, route, ctx, req, res, info, expectContinue, hsts, onDone);
     }
@@ -224,24 +266,39 @@ function forward(
   onDone: (ctx: RequestContext) => void,
 ): void {
   const settings = gateway.settings;
-  const upstream = route.upstream instanceof Upstream ? route.upstream : selectVersion(route.upstream, ctx, req);
+  const upstream = route.upstream instanceof Upstream
+    ? route.upstream
+    : route.upstream instanceof TrafficSplit ? route.upstream.choose(ctx) : selectVersion(route.upstream, ctx, req);
   ctx.upstream = upstream;
 
   let path = ctx.path;
   if (route.stripPrefix && ctx.prefixLength > 0) path = path.slice(ctx.prefixLength) || '/';
-  if (ctx.query !== '') path += '?' + ctx.query;
+  const transform = route.transform;
+  if (transform?.path !== undefined) {
+    const rewritten = rewritePath(transform.path, path, ctx);
+    if (rewritten === undefined) {
+      // A template variable without a value, or a result with dot segments (src/stages/transform/path.ts).
+      const err = new GatewayError('PCL_REQUEST_BAD_PATH', `path rewrite of ${ctx.path.slice(0, 128)} refused`);
+      sendError(res, err, { requestId: ctx.requestId, hsts, close: true, securityHeaders: settings.securityHeaders }, ctx);
+      onDone(ctx);
+      return;
+    }
+    path = rewritten;
+  }
+  const query = transform?.query !== undefined ? rewriteQuery(transform.query, ctx.query, ctx) : ctx.query;
+  if (query !== '') path += '?' + query;
 
   // --- request headers for the upstream ---
   const raw = req.rawHeaders;
   const headers: string[] = [];
-  const transform = route.transform;
   const drop = transform?.requestDrop;
+  const rename = transform?.requestRename;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     if (name.charCodeAt(0) === 58) continue;
     const lower = name.toLowerCase();
     if (REQUEST_SKIP.has(lower) || (drop !== undefined && drop.has(lower))) continue;
-    headers.push(name, raw[i + 1] as string);
+    headers.push((rename !== undefined ? rename.get(lower) : undefined) ?? name, raw[i + 1] as string);
   }
   if (info.connection !== undefined) {
     const named = connectionTokens(info.connection);
@@ -262,8 +319,18 @@ function forward(
     'x-real-ip', ctx.clientIp,
     'x-request-id', ctx.requestId,
   );
+  const tc = ctx.trace;
+  if (tc !== undefined) {
+    headers.push('traceparent', Tracing.header(tc));
+    if (tc.tracestate !== undefined) headers.push('tracestate', tc.tracestate);
+  }
   if (settings.via) headers.push('via', `${ctx.httpVersion === '2' ? '2' : ctx.httpVersion} portcullis`);
-  if (transform !== undefined && transform.requestSet.length > 0) renderInto(headers, transform.requestSet, ctx);
+  if (transform !== undefined) {
+    if (transform.requestSet.length > 0) renderInto(headers, transform.requestSet, ctx);
+    if (transform.requestAppend.length > 0) renderInto(headers, transform.requestAppend, ctx);
+    // undici sends this Host (and :authority to an HTTP/2 backend) instead of the target's.
+    if (transform.host !== undefined) headers.push('host', transform.host);
+  }
 
   // --- body: the buffered one as received, or streamed (counted only when its length was not declared) ---
   let body: Readable | AsyncIterable<Buffer> | Buffer | null = null;
@@ -274,7 +341,17 @@ function forward(
     body = info.contentLength !== undefined ? (req as Readable) : limitBody(req as Readable, route.maxBodyBytes);
   }
   if (expectContinue) (res as ServerResponse).writeContinue();
+  // A WebSocket handshake that passed every stage: the tunnel takes the socket (src/websocket/tunnel.ts).
+  if (res instanceof UpgradeResponse) {
+    openTunnel(ctx, res, upstream, { path, headers, policy: route.websocket as WebSocketPolicy, hsts, onDone });
+    return;
+  }
+  // TE is hop-by-hop, but the gateway relays response trailers, so it may ask an HTTP/2 backend for
+  // them itself when the client did (gRPC servers expect `te: trailers`); HTTP/1.1 backends never get TE.
+  if (info.teTrailers && upstream.protocol !== 'h1') headers.push('te', 'trailers');
 
+  // Shadow traffic: a copy to the route's mirror (never awaited; its outcome never reaches this exchange).
+  if (route.mirror !== undefined) route.mirror.send(ctx, ctx.method, path, headers, body);
   new ProxyExchange(ctx, res, { path, headers, body, hsts, via: settings.via, onDone }).start(upstream, ctx.method);
 }
 
@@ -299,7 +376,7 @@ function bufferBody(
   const proceed = (): void => {
     try {
       const staged = runStages(route.stages, ctx, route.bodyStage);
-      if (staged instanceof Promise) staged.then(() => forward(runtime, gateway, route, ctx, req, res, info, false, hsts, onDone), fail);
+      if (staged instanceof Promise) staged.then(() => forward(runtime, gateway, route, ctx, req, res, info, false, hsts, onDone)).catch(fail);
       else forward(runtime, gateway, route, ctx, req, res, info, false, hsts, onDone);
     } catch (err) {
       fail(err);

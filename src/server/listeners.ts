@@ -16,6 +16,7 @@ import { handleRequest, type Runtime } from './handler.ts';
 import { normalizeIp } from './client-ip.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { sendError } from './respond.ts';
+import { isWebSocketUpgrade, UpgradeResponse } from '../websocket/upgrade.ts';
 
 export interface Listener {
   name: 'https' | 'http';
@@ -27,6 +28,10 @@ export interface Listener {
   openConnections(): number;
   /** Destroys every connection still open. */
   destroyAll(): void;
+  /** HTTP/2 streams in flight (metrics). */
+  activeStreams(): number;
+  /** After a reload: the default certificate (clients without SNI) and client CA of the new config. */
+  updateTls(gateway: Gateway): void;
 }
 
 /** Counts open connections per client address; refuses the ones over the limit. */
@@ -150,6 +155,13 @@ function attachHttp1(server: http.Server, runtime: Runtime, secure: boolean): vo
   server.maxHeadersCount = limits.maxHeaders + 1;
   server.on('clientError', onClientError);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => handleRequest(runtime, req, res, secure, false));
+  // WebSocket handshakes (RFC 6455) run the same request path with a stand-in response over the raw
+  // socket (src/websocket/upgrade.ts). Any other Upgrade (h2c, ...) is not taken: Node then serves
+  // the request as plain HTTP/1.1 and the Upgrade header is never forwarded (RFC 9110 §7.8).
+  (server as http.Server & { shouldUpgradeCallback: (req: IncomingMessage) => boolean }).shouldUpgradeCallback = isWebSocketUpgrade;
+  server.on('upgrade', (req: IncomingMessage, socket: net.Socket, head: Buffer) => {
+    handleRequest(runtime, req, new UpgradeResponse(socket, head) as unknown as ServerResponse, secure, false);
+  });
   // Expect: 100-continue is answered only once the request has passed every check (413 instead).
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handleRequest(runtime, req, res, secure, true));
   // Any other expectation cannot be met by a gateway (RFC 9110 §10.1.1): 417, in the usual format.
@@ -191,10 +203,22 @@ export function createHttpsListener(runtime: Runtime, gateway: Gateway): Listene
     session.on('error', () => session.destroy());
   });
   h2.on('sessionError', () => {});
+  // In-flight streams, for the metrics.
+  const streams = { active: 0 };
+  const streamClosed = (): void => {
+    streams.active--;
+  };
+  h2.on('stream', (stream: http2.ServerHttp2Stream) => {
+    streams.active++;
+    stream.once('close', streamClosed);
+  });
   h2.setTimeout(Math.max(limits.keepAliveTimeout, limits.requestTimeout));
 
   const server = tls.createServer({
-    SNICallback: (servername, cb) => cb(null, runtime.gateway.settings.https?.sni.lookup(servername) ?? https.sni.defaultContext),
+    SNICallback: (servername, cb) => {
+      const current = runtime.gateway.settings.https ?? https;
+      cb(null, current.sni.lookup(servername) ?? current.sni.defaultContext);
+    },
     // Node's TLS server ignores `secureContext` without SNI: the default certificate must be its own.
     cert: https.sni.defaultEntry.cert,
     key: https.sni.defaultEntry.key,
@@ -242,6 +266,19 @@ export function createHttpsListener(runtime: Runtime, gateway: Gateway): Listene
       for (const s of sessions) s.destroy();
       for (const s of gate.sockets) s.destroy();
     },
+    activeStreams: () => streams.active,
+    updateTls(gateway: Gateway) {
+      const next = gateway.settings.https;
+      if (next === undefined) return;
+      server.setSecureContext({
+        cert: next.sni.defaultEntry.cert,
+        key: next.sni.defaultEntry.key,
+        minVersion: next.minVersion,
+        ciphers: AEAD_CIPHERS,
+        honorCipherOrder: true,
+        ...(next.clientCertificates ? { ca: next.clientCertificates.ca } : {}),
+      });
+    },
   };
 }
 
@@ -274,6 +311,8 @@ export function createHttpListener(runtime: Runtime, gateway: Gateway): Listener
     destroyAll() {
       for (const s of gate.sockets) s.destroy();
     },
+    activeStreams: () => 0,
+    updateTls() {},
   };
 }
 

@@ -5,6 +5,7 @@ import { ERROR_CODES } from '../errors/codes.ts';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
 import { PROBLEM_CONTENT_TYPE, problemBody } from '../errors/problem.ts';
 import type { RequestContext } from '../pipeline/context.ts';
+import type { SecurityHeaderList } from '../stages/transform/security-headers.ts';
 
 export type AnyResponse = ServerResponse | Http2ServerResponse;
 
@@ -18,6 +19,8 @@ export interface ErrorResponseOptions {
   hsts: string | null;
   /** Close an HTTP/1 connection after the answer (unread request body, broken framing). */
   close?: boolean;
+  /** defaults.securityHeaders, for answers with no matched route (a matched route's own list wins). */
+  securityHeaders?: SecurityHeaderList;
 }
 
 /** Sends the problem response unless a response has already started; then the stream is reset. */
@@ -40,6 +43,8 @@ export function sendError(res: AnyResponse, err: GatewayError, options: ErrorRes
     'x-request-id': options.requestId,
   };
   if (options.hsts) headers['strict-transport-security'] = options.hsts;
+  const security = ctx?.route?.securityHeaders ?? options.securityHeaders;
+  if (security !== undefined) for (const [name, value] of security) headers[name] = value;
   if (ctx?.responseHeaders) Object.assign(headers, ctx.responseHeaders);
   if (err.headers) Object.assign(headers, err.headers);
   const isH1 = (res as ServerResponse).shouldKeepAlive !== undefined;

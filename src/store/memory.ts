@@ -12,7 +12,16 @@ interface Entry {
   times: number[] | undefined;
   count: number;
   expiresAt: number;
+  /** When the entry last moved to the most-recent end of the LRU order. */
+  touched: number;
 }
+
+/**
+ * A written entry moves to the most-recent end of the LRU order at most once per this many ms: a hot
+ * key is updated in place (one map lookup per check instead of four), and the order stays exact to
+ * within this granularity — far below the age of any entry an eviction would pick.
+ */
+const REORDER_MS = 1000;
 
 export interface MemoryStoreOptions {
   maxKeys?: number;
@@ -66,13 +75,24 @@ export class MemoryStore implements Store {
     this.entries.set(key, e);
   }
 
+  /** Moves a live entry written in place to the most-recent end of the LRU order (at most once per REORDER_MS). */
+  private touch(key: string, e: Entry, now: number): void {
+    if (now - e.touched < REORDER_MS) return;
+    e.touched = now;
+    this.entries.delete(key);
+    this.entries.set(key, e);
+  }
+
   consume(checks: readonly LimitCheck[], cost = 1): Verdict[] {
     const now = this.now();
     const verdicts: Verdict[] = [];
     const tats: number[] = [];
+    const found: (Entry | undefined)[] = [];
     let allowed = true;
-    for (const { key, rule } of checks) {
+    for (let i = 0; i < checks.length; i++) {
+      const { key, rule } = checks[i] as LimitCheck;
       const e = this.live(key, now);
+      found.push(e);
       if (rule.algorithm === 'gcra') {
         const r = gcra(rule, e?.tat, now, cost);
         verdicts.push(r.verdict);
@@ -86,17 +106,32 @@ export class MemoryStore implements Store {
       }
     }
     if (!allowed) return verdicts;
-    // Every check passed: charge them all.
-    checks.forEach(({ key, rule }, i) => {
+    // Every check passed: charge them all (in place when the entry exists).
+    for (let i = 0; i < checks.length; i++) {
+      const { key, rule } = checks[i] as LimitCheck;
+      // The same key twice in one call: the first charge created or moved it.
+      const e = found[i] ?? this.live(key, now);
       if (rule.algorithm === 'gcra') {
         const tat = tats[i] as number;
-        this.put(key, { tat, times: undefined, count: 0, expiresAt: tat });
+        if (e !== undefined) {
+          e.tat = tat;
+          e.expiresAt = tat;
+          this.touch(key, e, now);
+        } else {
+          this.put(key, { tat, times: undefined, count: 0, expiresAt: tat, touched: now });
+        }
       } else {
-        const times = this.live(key, now)?.times ?? [];
+        const times = e?.times ?? [];
         for (let c = 0; c < cost; c++) times.push(now);
-        this.put(key, { tat: 0, times, count: 0, expiresAt: now + rule.periodMs });
+        if (e !== undefined) {
+          e.times = times;
+          e.expiresAt = now + rule.periodMs;
+          this.touch(key, e, now);
+        } else {
+          this.put(key, { tat: 0, times, count: 0, expiresAt: now + rule.periodMs, touched: now });
+        }
       }
-    });
+    }
     return verdicts;
   }
 
@@ -107,12 +142,13 @@ export class MemoryStore implements Store {
       e.count++;
       return e.count;
     }
-    this.put(key, { tat: 0, times: undefined, count: 1, expiresAt: now + ttlMs });
+    this.put(key, { tat: 0, times: undefined, count: 1, expiresAt: now + ttlMs, touched: now });
     return 1;
   }
 
   setFlag(key: string, ttlMs: number): void {
-    this.put(key, { tat: 0, times: undefined, count: 1, expiresAt: this.now() + ttlMs });
+    const now = this.now();
+    this.put(key, { tat: 0, times: undefined, count: 1, expiresAt: now + ttlMs, touched: now });
   }
 
   flagTtl(key: string): number {
@@ -127,6 +163,20 @@ export class MemoryStore implements Store {
 
   deleteKey(key: string): void {
     this.entries.delete(key);
+  }
+
+  async listKeys(prefix: string, max: number): Promise<{ key: string; ttlMs: number }[]> {
+    const now = this.now();
+    const out: { key: string; ttlMs: number }[] = [];
+    for (const [key, e] of this.entries) {
+      if (out.length >= max) break;
+      if (key.startsWith(prefix) && e.expiresAt > now) out.push({ key, ttlMs: e.expiresAt - now });
+    }
+    return out;
+  }
+
+  get stats(): Readonly<Record<string, number>> {
+    return { evictions: this.evictions };
   }
 
   /** In-process semaphores: key → holders. Holders always release (the gateway's own requests). */

@@ -577,6 +577,30 @@ export class RedisStore implements Store {
     await this.deadline(this.client.del(this.prefix + key));
   }
 
+  async listKeys(prefix: string, max: number): Promise<{ key: string; ttlMs: number }[]> {
+    const nodes: Redis[] = this.cluster ? (this.client as unknown as Cluster).nodes('master') : [this.client as unknown as Redis];
+    const pattern = this.prefix + prefix.replace(/[*?[\]\\]/g, '\\$&') + '*';
+    const keys: string[] = [];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await this.deadline(node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
+        cursor = next;
+        for (const k of batch) if (keys.length < max) keys.push(k);
+      } while (cursor !== '0' && keys.length < max);
+    }
+    const out: { key: string; ttlMs: number }[] = [];
+    for (const k of keys) {
+      const ttl = await this.deadline((this.client as unknown as Redis).pttl(k));
+      if (ttl > 0) out.push({ key: k.slice(this.prefix.length), ttlMs: ttl });
+    }
+    return out;
+  }
+
+  get stats(): Readonly<Record<string, number>> {
+    return { errors: this.errors };
+  }
+
   /** Resolves once connected (tests, start-up readiness); never required for serving. */
   async ready(timeoutMs = 2000): Promise<void> {
     const start = Date.now();

@@ -11,7 +11,7 @@ export interface LimitCheck {
 }
 
 export interface Store {
-  readonly kind: 'memory' | 'redis';
+  readonly kind: 'memory' | 'redis' | 'cluster';
   /**
    * Checks every limit and charges all of them only when all pass (a rejected request costs nothing).
    * Verdicts are in the order of `checks`.
@@ -26,6 +26,13 @@ export interface Store {
   /** Milliseconds each flag has left (0: not set), in one call. */
   flagTtls(keys: readonly string[]): number[] | Promise<number[]>;
   deleteKey(key: string): void | Promise<void>;
+  /**
+   * Up to `max` live keys starting with `prefix` and the ms each has left (admin views: the ban
+   * list). Not for the request path: it walks the key space (Redis: SCAN, on every Cluster master).
+   */
+  listKeys(prefix: string, max: number): Promise<{ key: string; ttlMs: number }[]>;
+  /** Counters for the metrics (errors, evictions), read at scrape time. */
+  readonly stats: Readonly<Record<string, number>>;
   /**
    * Takes one of `limit` slots of a semaphore for `holder`; false when all are taken. A slot whose
    * holder never releases it (a crashed instance) frees itself after `ttlMs`.

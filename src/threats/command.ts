@@ -18,6 +18,7 @@
  * Windows `cmd /c`, `for %x in (…) do`, `if exist`, PowerShell (`-enc`, `iex(`, `Invoke-*`), and
  * SMTP / IMAP / POP3 commands after a line break (mail header and command injection).
  */
+import { F_LEADING_NEWLINE } from './normalize.ts';
 import { C_AMP, C_ANGLE, C_BACKSLASH, C_BACKTICK, C_BRACE, C_DASH, C_DIGIT, C_DOLLAR, C_NEWLINE, C_PAREN, C_PERCENT, C_PIPE, C_QUOTE, C_SEMI, C_SLASH, C_SPACE, C_TILDE, CRITICAL, ERROR, hit, NOTICE, WARNING, type Hit, type Paranoia, type ValueInfo } from './types.ts';
 
 /**
@@ -72,9 +73,9 @@ const DEVOPS = new Set('kubectl docker podman npm npx yarn pnpm pip pip3 gem bun
 const WINDOWS_WORDS = new Set('net ver vol assoc ftype chcp cls pushd popd title color mklink robocopy xcopy attrib cipher compact expand replace subst'.split(' '));
 
 /** Quotes that split a word (`c''at`, `w"h"oami`): shell syntax, not an apostrophe. */
-const QUOTE_EVASION = /[a-z](?:''|"")[a-z]|[a-z]['"][a-z]{1,8}['"][a-z]/;
+const QUOTE_EVASION = /[a-z](?:''|"")[a-z]|(?:^|[a-z])['"][a-z]{1,8}['"][a-z]/;
 /** A value that starts with a rare tool name (see RARE). */
-const RARE_START = /^(?:whoami|ifconfig|ipconfig|netstat|nslookup|uname|visudo|cscli|wget|ansible|chef-|ssh-copy-id|rmt-|lastlog|flock)/;
+const RARE_START = /^(?:if\s+(?:\/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\s+\S+\s+@?(?:echo|set|goto|call|cmd|del|copy|move|start|exit|type|dir|ren|mkdir|rmdir|md|rd|cls|\()\b|if\s+(?:\/i\s+)?(?:not\s+)?[^\s=]+\s*==\s*\S+\s+@?(?:echo|set|goto|call|cmd|del|copy|move|start|exit|type|dir|ren|mkdir|rmdir|md|rd|cls|\()\b|whoami|ifconfig|ipconfig|netstat|nslookup|uname|visudo|cscli|wget|ansible|chef-|ssh-copy-id|rmt-|lastlog|flock)/;
 
 /** `time whoami`, `nohup id`: a prefix and a command, without any metacharacter. */
 const PREFIXED = /^(?:sudo|nohup|time|env|exec|timeout|nice|setsid|strace|doas|cpulimit|chroot|watch) +[a-z]/;
@@ -101,7 +102,7 @@ export function shellView(v: string): string {
   if (s.includes('<()')) s = s.replace(/<\(\)/g, '');
   if (s.includes('[')) s = s.replace(/\[([a-z0-9.\/])\]/g, '$1');
   if (s.includes('\\')) s = s.replace(/\\(?=[a-z0-9\/.\-])/g, '').replace(/\\\n/g, '');
-  if (s.includes("'") || s.includes('"')) s = s.replace(/(?<=[a-z0-9_\/.-]|^)(?:''|""|['"])(?=[a-z0-9_\/.-])/g, '').replace(/(?<=[a-z0-9_\/.-])['"](?=\s|$|[;|&])/g, '');
+  if (s.includes("'") || s.includes('"')) s = s.replace(/(?<=[a-z0-9_\/.-]|^|[;|&\n`(]\s{0,8})(?:''|""|['"])(?=[a-z0-9_\/.-])/g, '').replace(/(?<=[a-z0-9_\/.-])['"](?=\s|$|[;|&])/g, '');
   return s;
 }
 
@@ -130,11 +131,12 @@ interface Candidate {
 const GATE_CHARS = C_SEMI | C_PIPE | C_AMP | C_BACKTICK | C_DOLLAR | C_NEWLINE | C_PAREN | C_BRACE | C_ANGLE | C_PERCENT | C_BACKSLASH | C_SLASH | C_TILDE;
 
 export function detectCommand(value: string, paranoia: Paranoia, info: ValueInfo): Hit | null {
-  if (paranoia < 3 && (info.chars & GATE_CHARS) === 0 && !((info.chars & C_SPACE) !== 0 && ((info.chars & (C_DASH | C_DIGIT)) !== 0 || (!info.key && PREFIXED.test(value)))) && !((info.chars & C_QUOTE) !== 0 && QUOTE_EVASION.test(value)) && !(!info.key && RARE_START.test(value))) return null;
+  if (paranoia < 3 && (info.chars & GATE_CHARS) === 0 && (info.flags & F_LEADING_NEWLINE) === 0 && !((info.chars & C_SPACE) !== 0 && ((info.chars & (C_DASH | C_DIGIT)) !== 0 || (!info.key && PREFIXED.test(value)))) && !((info.chars & C_QUOTE) !== 0 && QUOTE_EVASION.test(value)) && !(!info.key && RARE_START.test(value))) return null;
   if (value.length < 2) return paranoia >= 3 && info.location !== 'path' && /^[;|&`]$/.test(value) ? hit('rce.metachar', NOTICE, 'lone shell metacharacter') : null;
   const structural = shellStructures(value, paranoia);
   if (structural !== null && structural.score === CRITICAL) return structural;
-  const mail = info.location === 'path' ? null : mailInjection(value);
+  // A line break the normaliser trimmed from the start still puts the first word at the start of a line.
+  const mail = info.location === 'path' ? null : mailInjection((info.flags & F_LEADING_NEWLINE) !== 0 ? `\n${value}` : value);
   if (mail !== null) return mail;
   const win = windowsShell(value, paranoia);
   if (win !== null && win.score === CRITICAL) return win;
@@ -166,7 +168,42 @@ function* candidates(sv: string): Generator<Candidate> {
   }
 }
 
+/** `a-z`, `0-9`, `_`: what a command name starts with (WORD). */
+function isNameStart(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95;
+}
+
+/**
+ * Fast rejection before `readCommand`'s regexes and slices: the plain word at `from` (no path prefix,
+ * no `a=b` assignment, no `$var`) names nothing `judge` reports. Most candidates in prose are such
+ * words (`hi`, `thanks`, `have`), so most values never pay for the slices.
+ */
+function plainNonCommand(sv: string, from: number): boolean {
+  let i = from;
+  while (i < sv.length && (sv.charCodeAt(i) === 32 || sv.charCodeAt(i) === 10 || sv.charCodeAt(i) === 9)) i++;
+  if (i >= sv.length) return true;
+  if (!isNameStart(sv.charCodeAt(i))) {
+    // WORD needs a name character; only path prefixes (`/bin/x`, `./x`, `%x%/`) and `$var` assignments differ.
+    const c = sv.charCodeAt(i);
+    return c !== 47 && c !== 46 && c !== 37 && c !== 36;
+  }
+  let j = i + 1;
+  while (j < sv.length && j - i < 32) {
+    const c = sv.charCodeAt(j);
+    if (isNameStart(c) || c === 46 || c === 43 || c === 45) j++;
+    else break;
+  }
+  if (j - i >= 32) return false;
+  const next = j < sv.length ? sv.charCodeAt(j) : 0;
+  // `a=b cmd` (an assignment first) and `c:/windows/system32/cmd` take the full reading.
+  if (next === 61 || next === 58 || next === 47) return false;
+  let name = sv.slice(i, j);
+  if (name.endsWith('.exe')) name = name.slice(0, -4);
+  return !(UNIX_STRONG.has(name) || UNIX_WORDS.has(name) || WINDOWS_WORDS.has(name) || DEVOPS.has(name) || PREFIX.has(name));
+}
+
 function readCommand(sv: string, from: number, separated: boolean, separator: string, spaced: boolean): Candidate | null {
+  if (plainNonCommand(sv, from)) return null;
   let i = from;
   let prefixed = false;
   for (let guard = 0; guard < 6; guard++) {
@@ -360,7 +397,7 @@ function windowsShell(v: string, paranoia: Paranoia): Hit | null {
   if (v.includes('for') || v.includes('if')) {
     const f = /\bfor\s+(?:\/[dflr]\s+(?:"[^"]*"\s+|[a-z]:[^\s]*\s+)?)*%%?(?:[a-z_][a-z0-9_]*|[^\s])\s+in\s*\(/.exec(v);
     if (f !== null) return hit('rce.windows-command', CRITICAL, 'cmd.exe for loop', f.index);
-    const i = /\bif\s+(?:\/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\s+\S+\s+(?![{:])\S|\bif\s*\/i\s|\bif\s+(?:not\s+)?\S+\s*(?:==|\s(?:equ|neq|lss|leq|gtr|geq)\s)\s*\S+\s+(?!\{|:|then\b|return\b|and\b|or\b|&&|\|\||\?)[@a-z(]|\bif\s*(?:\/i\s+)?(?:not\s+)?(?:exist\s|errorlevel\s|defined\s|cmdextversion\s|%[^%\s]+%\s*(?:==|equ|neq|lss|leq|gtr|geq)|"[^"]*"\s*(?:==|equ|neq|lss|leq|gtr|geq)|[^\s=]+==[^\s]+\s+(?:echo|goto|set|call|cmd|del|copy|start|exit|foo|\()|\(\s*[^\s)]+\s+(?:equ|neq|lss|leq|gtr|geq)\s|\[[^\]]*\]==\[|\([^)]*\)==\()/.exec(v);
+    const i = /\bif\s+(?:\/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\s+\S+\s+(?![{:])\S|\bif\s*\/i\s|\bif\s+(?:not\s+)?\S+\s*(?:==|\s(?:equ|neq|lss|leq|gtr|geq)\s)\s*\S*[^\s:]\s+(?!\{|:|then\b|return\b|and\b|or\b|&&|\|\||\?)[@a-z(]|\bif\s*(?:\/i\s+)?(?:not\s+)?(?:exist\s|errorlevel\s|defined\s|cmdextversion\s|%[^%\s]+%\s*(?:==|equ|neq|lss|leq|gtr|geq)|"[^"]*"\s*(?:==|equ|neq|lss|leq|gtr|geq)|[^\s=]+==[^\s]+\s+(?:echo|goto|set|call|cmd|del|copy|start|exit|foo|\()|\(\s*[^\s)]+\s+(?:equ|neq|lss|leq|gtr|geq)\s|\[[^\]]*\]==\[|\([^)]*\)==\()/.exec(v);
     if (i !== null) return hit('rce.windows-command', CRITICAL, 'cmd.exe if statement', i.index);
   }
   // A Windows command after a separator: `& dir`, `| type c:\x`, `;net user`.

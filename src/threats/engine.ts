@@ -9,18 +9,18 @@
  */
 import { detectCode } from './code.ts';
 import { detectCommand } from './command.ts';
-import { multipartFileNames, visitBody, visitCookies, visitParsed, visitQuery, bodyKind } from './extract.ts';
+import { visitBody, visitCookies, visitParsed, visitQuery, bodyKind } from './extract.ts';
 import { detectJava } from './java.ts';
 import { detectLfi } from './lfi.ts';
-import { normalize } from './normalize.ts';
+import { F_SPLIT_WORD, normalize } from './normalize.ts';
 import { detectPhp } from './php.ts';
 import { detectLdap, detectProtocolRequest, detectProtocolValue } from './protocol.ts';
 import { detectRfi } from './rfi.ts';
 import { detectScanner, SCANNER_HEADERS } from './scanner.ts';
 import { detectCookieInjection, detectSessionFixation } from './session.ts';
-import { detectSqli } from './sqli.ts';
+import { detectSqli, sqliTokenSuspect } from './sqli.ts';
 import { detectSsrf } from './ssrf.ts';
-import { C_ALL, C_COLON, C_DIGIT, C_QUESTION, C_UNDERSCORE, charClasses, CRITICAL, hit, type Hit, type Location, type Paranoia, type ValueInfo } from './types.ts';
+import { C_ALL, C_ANGLE, C_COLON, C_DASH, C_QUOTE, C_DIGIT, C_QUESTION, C_UNDERSCORE, charClasses, CRITICAL, hit, type Hit, type Location, type Paranoia, type ValueInfo } from './types.ts';
 import { detectXss } from './xss.ts';
 
 /** Detector ids (families), in the order they run. */
@@ -120,6 +120,8 @@ export class ThreatEngine {
   private readonly extraHeaders: ReadonlySet<string>;
   /** The detectors left for a field name after the exclusions, cached (field names repeat across requests). */
   private readonly fieldCache = new Map<string, ReadonlySet<string> | null>();
+  /** Header values no detector flagged (see `Inspection.value`), by header, host and value. */
+  private readonly cleanHeaders = new Set<string>();
 
   constructor(options: EngineOptions) {
     this.options = options;
@@ -127,7 +129,7 @@ export class ThreatEngine {
   }
 
   inspect(input: InspectInput): Verdict {
-    return new Inspection(this.options, this.extraHeaders, input, this.fieldCache).run();
+    return new Inspection(this.options, this.extraHeaders, input, this.fieldCache, this.cleanHeaders).run();
   }
 }
 
@@ -146,8 +148,11 @@ class Inspection {
 
   private readonly fieldCache: Map<string, ReadonlySet<string> | null>;
 
-  constructor(o: EngineOptions, extraHeaders: ReadonlySet<string>, input: InspectInput, fieldCache: Map<string, ReadonlySet<string> | null>) {
+  private readonly cleanHeaders: Set<string>;
+
+  constructor(o: EngineOptions, extraHeaders: ReadonlySet<string>, input: InspectInput, fieldCache: Map<string, ReadonlySet<string> | null>, cleanHeaders: Set<string>) {
     this.fieldCache = fieldCache;
+    this.cleanHeaders = cleanHeaders;
     this.o = o;
     this.extraHeaders = extraHeaders;
     this.input = input;
@@ -207,15 +212,13 @@ class Inspection {
     if (this.o.inspectBody && body !== undefined && body.length > 0) {
       const visit = (field: string, v: string, key: boolean): boolean => this.value(field, v, 'body', key, undefined);
       const parsed = input.parsedBody;
-      if (parsed !== undefined && !Buffer.isBuffer(parsed)) {
+      // A multipart body is always taken apart here: validate's fields hold a file part's name but
+      // not its content, and the upload rules need each part's parsed file name.
+      if (parsed !== undefined && !Buffer.isBuffer(parsed) && bodyKind(contentType, body) !== 'multipart') {
         if (typeof parsed === 'string') {
           if (!visit('body', parsed.length > this.o.maxTextBytes ? parsed.slice(0, this.o.maxTextBytes) : parsed, false)) return this.verdict();
         } else if (!visitParsed(parsed, visit)) return this.verdict();
-        if (bodyKind(contentType, body) === 'multipart' && !multipartFileNames(body, (field, file) => this.fileName(field, file))) return this.verdict();
-      } else {
-        if (!visitBody(body, contentType, visit, this.o.maxTextBytes)) return this.verdict();
-        if (bodyKind(contentType, body) === 'multipart' && !multipartFileNames(body, (field, file) => this.fileName(field, file))) return this.verdict();
-      }
+      } else if (!visitBody(body, contentType, visit, this.o.maxTextBytes, (field, file) => this.fileName(field, file))) return this.verdict();
     }
     return this.verdict();
   }
@@ -297,30 +300,58 @@ class Inspection {
   private value(field: string, raw: string, location: Location, key: boolean, header: string | undefined): boolean {
     const allowed = this.detectorsFor(field);
     if (allowed === EMPTY) return true;
+    // User-Agent and Referer values repeat across requests (a few browsers, a few pages): one that no
+    // detector flagged before is not judged again. The detectors are pure functions of the value, the
+    // header (hence its exclusions), the host and the paranoia level of this engine; custom rules still run.
+    const memo = header !== undefined && (header === 'user-agent' || header === 'referer') && raw.length <= MEMO_MAX_LENGTH ? `${header}\u0000${this.input.host}\u0000${raw}` : undefined;
+    if (memo !== undefined && this.cleanHeaders.has(memo)) return this.o.rules.length === 0 || this.customRules(field, key, normalize(raw).value, allowed);
     const norm = normalize(raw);
     const v = norm.value;
     const info = this.info;
-    const chars = charClasses(v);
+    const chars = norm.chars !== -1 ? norm.chars : charClasses(v);
     info.chars = chars;
     info.location = location;
     info.key = key;
     info.flags = norm.flags;
-    // Letters, digits and `_` only (`page`, `cus_42`): no SQL or markup syntax to judge.
-    const token = (chars & ~(C_DIGIT | C_UNDERSCORE)) === 0;
+    // Letters, digits, `_` and `-` only (`page`, `cus_42`, `SKU-1000`, `2025-05-01`): no SQL or markup
+    // syntax to judge — unless `--` (a comment after a number: `1--`). SQL-only identifiers
+    // (`information_schema`) are looked up below. Dotted words are not tokens: `document.cookie`,
+    // `1.e.tables` (MySQL's scientific-notation evasion).
+    const token = (chars & ~(C_DIGIT | C_UNDERSCORE | C_DASH)) === 0 && ((chars & C_DASH) === 0 || !v.includes('--'));
     info.header = header;
-    const pl = this.pl;
     if (v.length === 0) return true;
     this.curAllowed = allowed;
     this.curField = field;
     this.curKey = key;
     this.curValue = v;
+    const before = this.findings.length;
+    const scoreBefore = this.score;
+    if (!this.detect(v, location, key, header, chars, token, field, raw)) return false;
+    if (memo !== undefined && this.findings.length === before && this.score === scoreBefore) {
+      if (this.cleanHeaders.size >= MEMO_ENTRIES) this.cleanHeaders.clear();
+      this.cleanHeaders.add(memo);
+    }
+    return this.customRules(field, key, v, allowed);
+  }
+
+  /** The detectors on one normalised value; false to stop the walk. */
+  private detect(v: string, location: Location, key: boolean, header: string | undefined, chars: number, token: boolean, field: string, raw: string): boolean {
+    const pl = this.pl;
+    const info = this.info;
     if (this.on('protocol') && this.report('protocol', detectProtocolValue(v, pl, info))) return false;
-    if (!token && this.on('sqli')) {
+    if ((!token || sqliTokenSuspect(v)) && this.on('sqli')) {
       const s = detectSqli(v, pl);
       if (s !== null && s.paranoia <= pl && this.report('sqli', hit(`sqli.${s.context}`, CRITICAL, `${s.reason} [${s.fingerprint}]`))) return false;
     }
-    if (!token && location !== 'path' && this.on('xss')) {
-      const x = detectXss(v, pl);
+    // The path too when it holds markup or quotes (`/index.php/<svg/onload=…>` is reflected by many
+    // frameworks); an ordinary path has neither, so this costs nothing on normal traffic.
+    if (!token && (location !== 'path' || (chars & (C_ANGLE | C_QUOTE)) !== 0) && this.on('xss')) {
+      let x = detectXss(v, pl);
+      if (x === null && (info.flags & F_SPLIT_WORD) !== 0 && (chars & C_COLON) !== 0) {
+        // A TAB inside a scheme (`ja\tvascript:`) is dropped by browsers: read the letter runs before `:` joined.
+        const joined = v.replace(SCHEME_RUN, (m) => m.replace(/[ \n]/g, ''));
+        if (joined !== v) x = detectXss(joined, pl);
+      }
       if (x !== null && x.paranoia <= pl && this.report('xss', hit(`xss.${x.context}`, CRITICAL, x.reason))) return false;
     }
     if (this.on('lfi') && this.report('lfi', detectLfi(v, pl, info))) return false;
@@ -342,6 +373,11 @@ class Inspection {
     if (header !== undefined && this.isFileHeader(header)) {
       if (!this.fileName(field, raw)) return false;
     }
+    return true;
+  }
+
+  /** The custom rules on one normalised value; false to stop the walk. */
+  private customRules(field: string, key: boolean, v: string, allowed: ReadonlySet<string> | null): boolean {
     const rules = this.o.rules;
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i] as CustomRule;
@@ -398,6 +434,13 @@ class Inspection {
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
+
+/** Letters split by single spaces or newlines right before a `:` (a URL scheme a TAB or LF split). */
+const SCHEME_RUN = /[a-z](?:[ \n]?[a-z]){3,11}(?=:)/g;
+
+/** Clean User-Agent / Referer values remembered per engine, and the longest value remembered. */
+const MEMO_ENTRIES = 1024;
+const MEMO_MAX_LENGTH = 512;
 
 function lastSegment(field: string): string {
   const dot = field.lastIndexOf('.');

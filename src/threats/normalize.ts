@@ -19,6 +19,7 @@
  * Everything is linear in the input length; the decoding rounds are bounded. The flags say which of
  * these changed something (double encoding, NUL, CR/LF, …): the protocol detector scores them.
  */
+import { CLASS_OF } from './types.ts';
 
 export const F_URL_ENCODED = 1;
 /** A second (or later) round of URL decoding changed the value: `%2527`. */
@@ -42,12 +43,21 @@ export const F_INVALID_UTF8 = 2048;
 export const F_COMPAT_CHARS = 4096;
 /** IIS `%uXXXX` escapes (no standard decoder knows them). */
 export const F_PERCENT_U = 8192;
+/**
+ * A TAB between two letters became a space (`ja&Tab;vascript:`, `ja%09vascript:`): browsers drop
+ * TAB, CR and LF inside a URL, so the XSS detector also reads such a value with them removed.
+ */
+export const F_SPLIT_WORD = 16384;
+/** The value started with CR or LF, trimmed away: what follows stood at the start of a new line (`%0d%0aRCPT TO:`). */
+export const F_LEADING_NEWLINE = 32768;
 
 export interface Normalized {
   /** The canonical form the detectors see. */
   value: string;
   /** Which transformations changed something (`F_*` bits). */
   flags: number;
+  /** The value's `C_*` character classes (see `charClasses`), computed in the same pass when cheap; -1 when not computed. */
+  chars: number;
 }
 
 /** URL decoding rounds (each may reveal another layer). */
@@ -61,25 +71,31 @@ const PLAIN = new Uint8Array(128);
 for (let c = 0x20; c < 0x7f; c++) PLAIN[c] = 1;
 for (const ch of '%&\\') PLAIN[ch.charCodeAt(0)] = 0;
 
-/** Fast check: can `value` skip the slow path (only lower-casing needed)? */
-function isPlain(value: string): boolean {
+/**
+ * Fast check: can `value` skip the slow path (only lower-casing needed)? Returns its `C_*` character
+ * classes (lower-casing changes none of them) when it can, -1 when it cannot: one pass for both.
+ */
+function plainClasses(value: string): number {
   let prevSpace = true; // a leading space needs trimming
+  let m = 0;
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c >= 128 || PLAIN[c] !== 1) return false;
+    if (c >= 128 || PLAIN[c] !== 1) return -1;
+    m |= CLASS_OF[c] as number;
     if (c === 32) {
-      if (prevSpace) return false;
+      if (prevSpace) return -1;
       prevSpace = true;
       continue;
     }
     prevSpace = false;
-    if (c === 47 /* / */ && value.charCodeAt(i + 1) === 42 /* * */) return false;
+    if (c === 47 /* / */ && value.charCodeAt(i + 1) === 42 /* * */) return -1;
   }
-  return !prevSpace || value.length === 0;
+  return !prevSpace || value.length === 0 ? m : -1;
 }
 
 export function normalize(input: string): Normalized {
-  if (isPlain(input)) return { value: input.toLowerCase(), flags: 0 };
+  const plain = plainClasses(input);
+  if (plain !== -1) return { value: input.toLowerCase(), flags: 0, chars: plain };
   let flags = 0;
   let s = input;
   // Decoding layers: URL, JS escapes and HTML references can hide one another; stop when stable.
@@ -129,7 +145,7 @@ export function normalize(input: string): Normalized {
       s = collapseSpaces(c);
     }
   }
-  return { value: s, flags };
+  return { value: s, flags, chars: -1 };
 }
 
 function hasNonAscii(s: string): boolean {
@@ -368,6 +384,7 @@ function cleanWhitespace(s: string): { value: string; flags: number } {
       } else {
         kind = 1;
         if (c !== 9) flags |= F_CONTROL;
+        else if (i > 0 && i + 1 < s.length && isAsciiLetter(s.charCodeAt(i - 1)) && isAsciiLetter(s.charCodeAt(i + 1))) flags |= F_SPLIT_WORD;
       }
     } else if (c >= 0x80 && (c === 0xa0 || c === 0x85 || (c >= 0x2000 && c <= 0x200b) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff || c === 0x180e)) {
       kind = 1;
@@ -375,6 +392,7 @@ function cleanWhitespace(s: string): { value: string; flags: number } {
     if (kind === 0) {
       if (pend !== 0) {
         if (out.length > 0) out += pend === 2 ? '\n' : ' ';
+        else if (pend === 2) flags |= F_LEADING_NEWLINE;
         pend = 0;
         runStart = i;
       }
@@ -392,6 +410,10 @@ function cleanWhitespace(s: string): { value: string; flags: number } {
   if (!changed) return { value: s, flags };
   out += s.slice(runStart);
   return { value: out, flags };
+}
+
+function isAsciiLetter(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
 }
 
 /** Not whitespace, control or NUL (the characters `cleanWhitespace` keeps). */

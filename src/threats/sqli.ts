@@ -197,6 +197,17 @@ const DANGER_WORDS = new Set([
 /** Letters-and-digits values worth a parse at paranoia 1 (everything else made of letters and digits is skipped). */
 const ALNUM_SUSPECTS = new Set(['msysaccessobjects', 'msysobjects', 'msysqueries', 'sysobjects', 'syscolumns', 'sysdatabases', 'tempdb', 'msdb', 'msdasql', 'openrowset', 'opendatasource']);
 
+/**
+ * Whether a value made only of letters, digits and `_` (which the engine otherwise never hands to the
+ * tokeniser: `page`, `cus_42`) is SQL-only vocabulary worth a parse: a system catalog, an extended
+ * procedure or a well-known system database name (`information_schema`, `pg_catalog`, `tempdb`),
+ * also dotted (`information_schema.tables`, `master..sysdatabases`).
+ */
+export function sqliTokenSuspect(v: string): boolean {
+  if (v.length <= 3 || v.length > 64) return false;
+  return DANGER_WORDS.has(v) || ALNUM_SUSPECTS.has(v) || DB_NAMES.has(v) || (v.includes('.') && dottedDanger(v));
+}
+
 /** Database names reported at paranoia 1. */
 const DB_NAMES_PL1 = new Set(['tempdb', 'msdb', 'mysql.db', 'pg_sleep', 'master..sysdatabases', 'master.dbo']);
 

@@ -55,6 +55,9 @@ for (const [ch, bit] of [
   [',', C_OTHER], ['+', C_OTHER], ['^', C_OTHER],
 ] as const) CLASS[ch.charCodeAt(0)] = bit;
 
+/** The `C_*` class of each ASCII code (0 for letters and the characters no detector cares about). */
+export const CLASS_OF: Readonly<Int32Array> = CLASS;
+
 /** The character classes of a (normalised) value. */
 export function charClasses(v: string): number {
   let m = 0;

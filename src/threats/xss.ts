@@ -192,7 +192,8 @@ function needsNormalising(s: string, end: number): boolean {
   for (let i = 0; i < end; i++) {
     const c = s.charCodeAt(i);
     if (c === 38 || c === 92 || c === 0 || c === 0xbc || c === 0xbe || (c >= 0xff01 && c <= 0xff5e)) return true;
-    if ((c === 37 && i + 1 < end && (s.charCodeAt(i + 1) | 32) === 117) || (c === 43 && i + 1 < end && s.charCodeAt(i + 1) === 65)) return true;
+    // `+ADw-` (UTF-7), also lower-cased as the engine's normaliser hands it over (`+adw-`).
+    if ((c === 37 && i + 1 < end && (s.charCodeAt(i + 1) | 32) === 117) || (c === 43 && i + 1 < end && (s.charCodeAt(i + 1) | 32) === 97)) return true;
   }
   return false;
 }
@@ -276,10 +277,11 @@ function normalise(s: string, end: number): Normalised {
         emit(i, String.fromCharCode(v >= 0xff01 && v <= 0xff5e ? v - 0xfee0 : v), i + 6);
         continue;
       }
-    } else if (c === 43 && i + 4 < end && s.charCodeAt(i + 1) === 65 && s.charCodeAt(i + 2) === 68 && s.charCodeAt(i + 4) === 45) {
-      // UTF-7 +ADw- +AD4- +ACI- +ACc-
+    } else if (c === 43 && i + 4 < end && (s.charCodeAt(i + 1) | 32) === 97 && ((s.charCodeAt(i + 2) | 32) === 100 || (s.charCodeAt(i + 2) | 32) === 99) && s.charCodeAt(i + 4) === 45) {
+      // UTF-7 +ADw- +AD4- +ACI- +ACc- (any case: the engine's normaliser lower-cases before the detector runs)
       const k = s.charCodeAt(i + 3);
-      const rep = k === 119 ? '<' : k === 52 ? '>' : k === 73 ? '"' : k === 99 ? "'" : '';
+      const d = s.charCodeAt(i + 2) | 32;
+      const rep = d === 100 ? (k === 119 ? '<' : k === 52 ? '>' : '') : k === 73 || k === 105 ? '"' : k === 99 ? "'" : '';
       if (rep !== '') {
         emit(i, rep, i + 5);
         continue;

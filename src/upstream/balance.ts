@@ -173,9 +173,12 @@ export class HashRing<T extends Balanced> implements Balancer<T> {
   }
 }
 
-/** FNV-1a over UTF-16 code units, then murmur3's fmix32 for avalanche. */
-export function hash32(s: string): number {
-  let h = 0x811c9dc5;
+/**
+ * FNV-1a over UTF-16 code units, then murmur3's fmix32 for avalanche. Unsigned 32-bit. `seed`
+ * replaces FNV's offset basis, so that two uses keyed on the same value do not correlate.
+ */
+export function hash32(s: string, seed = 0x811c9dc5): number {
+  let h = seed;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);

@@ -32,7 +32,15 @@ export async function buildUpstream(name: string, u: RawUpstreamConfig, baseDir:
     retries,
     totalTimeout: u.totalTimeout ? parseDuration(u.totalTimeout) : retries > 0 ? timeout * (retries + 1) : 0,
     panic: u.panic ?? false,
+    protocol: u.protocol ?? 'h1',
   };
+  // h2 negotiates HTTP/2 by ALPN, which needs TLS; h2c is HTTP/2 spoken from the first byte on a plain connection.
+  if (u.protocol === 'h2' && targets.some((t) => t.url.startsWith('http:'))) {
+    issues.push({ path: at('protocol'), message: 'h2 needs https:// targets (HTTP/2 is negotiated by TLS ALPN); use h2c for cleartext' });
+  }
+  if (u.protocol === 'h2c' && targets.some((t) => t.url.startsWith('https:'))) {
+    issues.push({ path: at('protocol'), message: 'h2c is cleartext HTTP/2 and needs http:// targets; use h2 for https://' });
+  }
   if (u.hashOn !== undefined) {
     if (u.balance !== 'consistent-hash') issues.push({ path: at('hashOn'), message: 'applies to balance: consistent-hash only' });
     spec.hashOn = parseHashOn(u.hashOn);

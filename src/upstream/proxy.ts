@@ -16,6 +16,7 @@ import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import { connectionTokens, RESPONSE_SKIP } from '../server/forwarding.ts';
 import { destroyResponse, sendError, type AnyResponse } from '../server/respond.ts';
+import { applyResponseHeaders } from '../stages/transform/response.ts';
 import { safeToRetry, type TryFailure } from './retry.ts';
 import type { Target, Upstream } from './upstream.ts';
 
@@ -69,8 +70,8 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.exchange.data(this, controller, chunk);
   }
 
-  onResponseEnd(): void {
-    this.exchange.end(this);
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    this.exchange.end(this, responseTrailers(controller, trailers));
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
@@ -180,16 +181,8 @@ export class ProxyExchange {
       out[name] = headers[name];
     }
     if (extra) for (const t of extra) delete out[t];
-    const transform = ctx.route?.transform;
-    if (transform !== undefined) {
-      for (const name of transform.responseDrop) delete out[name];
-      for (const [name, t] of transform.responseSet) {
-        const v = t.render(ctx);
-        if (v !== undefined) out[name] = v;
-      }
-    }
-    const added = ctx.responseHeaders;
-    if (added !== undefined) for (const name in added) out[name] = added[name];
+    // transform.response, CORS, stage headers, security headers (src/stages/transform/response.ts).
+    applyResponseHeaders(out, ctx);
     out['x-request-id'] = ctx.requestId;
     if (this.options.hsts && out['strict-transport-security'] === undefined) {
       out['strict-transport-security'] = this.options.hsts;
@@ -216,11 +209,19 @@ export class ProxyExchange {
     }
   }
 
-  end(attempt: Attempt): void {
+  end(attempt: Attempt, trailers: OutgoingHttpHeaders | undefined): void {
     this.release(attempt);
     if (attempt !== this.current || this.finished) return;
     this.finished = true;
     this.clearDeadline();
+    // gRPC's grpc-status / grpc-message: HTTP/2 clients get a trailing HEADERS frame, HTTP/1.1 ones a chunked trailer.
+    if (trailers !== undefined) {
+      try {
+        (this.res as ServerResponse).addTrailers(trailers);
+      } catch {
+        // A trailer field the client protocol cannot carry is dropped; the body is complete.
+      }
+    }
     this.res.end();
     this.options.onDone(this.ctx);
   }
@@ -259,7 +260,11 @@ export class ProxyExchange {
       bodyUntouched: true,
       responseStarted: this.headWritten,
     });
-    return safe && (upstream.budget?.tryRetry() ?? false);
+    if (!safe) return false;
+    const granted = upstream.budget?.tryRetry() ?? false;
+    if (granted) upstream.stats.retries++;
+    else upstream.stats.retriesDenied++;
+    return granted;
   }
 
   /** The try's outcome for passive health and the breaker (once). */
@@ -328,7 +333,26 @@ export class ProxyExchange {
   };
 }
 
-function classify(err: Error): GatewayError {
+/**
+ * The response trailers worth relaying (hop-by-hop and pseudo fields dropped), or undefined. undici
+ * parses HTTP/1.1 trailers; from an HTTP/2 backend they reach `controller.rawTrailers` as the
+ * object node:http2 gave it, which its parser does not read.
+ */
+function responseTrailers(controller: Dispatcher.DispatchController, parsed: IncomingHttpHeaders): OutgoingHttpHeaders | undefined {
+  let source: Record<string, unknown> = parsed;
+  const raw = (controller as { rawTrailers?: unknown }).rawTrailers;
+  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) source = raw as Record<string, unknown>;
+  let out: OutgoingHttpHeaders | undefined;
+  for (const name in source) {
+    const v = source[name];
+    if (v === undefined || name.charCodeAt(0) === 58 || RESPONSE_SKIP.has(name) || name === 'content-length') continue;
+    (out ??= {})[name] = v as string | string[];
+  }
+  return out;
+}
+
+/** An undici error as the gateway's upstream error (also used by the WebSocket tunnel). */
+export function classify(err: Error): GatewayError {
   if (isGatewayError(err)) return err;
   const code = (err as { code?: string }).code ?? '';
   if (TIMEOUT_CODES.has(code)) return new GatewayError('PCL_UPSTREAM_TIMEOUT', `${code}: ${err.message}`, { cause: err });

@@ -119,6 +119,13 @@ export const UpstreamSchema = Type.Object(
     retryBudget: Type.Optional(RetryBudgetSchema),
     circuitBreaker: Type.Optional(CircuitBreakerSchema),
     tls: Type.Optional(UpstreamTlsSchema),
+    protocol: Type.Optional(
+      Type.Union([Type.Literal('h1'), Type.Literal('h2'), Type.Literal('h2c')], {
+        default: 'h1',
+        description:
+          'HTTP version to the targets: h1 (HTTP/1.1); h2 (HTTP/2 over TLS, https:// targets, offered by ALPN next to HTTP/1.1); h2c (HTTP/2 in cleartext with prior knowledge, http:// targets). gRPC backends need h2 or h2c.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -29,6 +29,9 @@ export interface UpstreamTls {
   rejectUnauthorized: boolean;
 }
 
+/** h1: HTTP/1.1; h2: HTTP/2 over TLS (ALPN, HTTP/1.1 as fallback); h2c: cleartext HTTP/2 with prior knowledge. */
+export type UpstreamProtocol = 'h1' | 'h2' | 'h2c';
+
 export interface UpstreamSpec {
   name: string;
   targets: TargetSpec[];
@@ -49,6 +52,8 @@ export interface UpstreamSpec {
   /** All targets unhealthy: use them all instead of answering 503. */
   panic?: boolean;
   tls?: UpstreamTls;
+  /** HTTP version to the targets (default h1); see UpstreamProtocol. */
+  protocol?: UpstreamProtocol;
   /** Monotonic ms; tests inject their own. */
   clock?: () => number;
 }
@@ -69,9 +74,14 @@ export class Target implements Balanced {
     this.origin = this.url.origin;
     this.weight = spec.weight;
     this.health = new TargetHealth(upstream.activeHealth, upstream.passiveHealth);
-    const connect: { timeout: number; ca?: string; cert?: string; key?: string; servername?: string; rejectUnauthorized?: boolean } = {
+    const connect: {
+      timeout: number; ca?: string; cert?: string; key?: string; servername?: string; rejectUnauthorized?: boolean; useH2c?: boolean;
+    } = {
       timeout: upstream.connectTimeout,
     };
+    const protocol = upstream.protocol ?? 'h1';
+    // undici's connector marks a plain socket as h2 (prior knowledge, RFC 9113 §3.3) with useH2c.
+    if (protocol === 'h2c') connect.useH2c = true;
     if (this.url.protocol === 'https:' && upstream.tls) {
       const t = upstream.tls;
       if (t.ca !== undefined) connect.ca = t.ca;
@@ -82,7 +92,9 @@ export class Target implements Balanced {
     }
     this.pool = new Pool(this.origin, {
       connections: upstream.maxConnections,
-      pipelining: 1,
+      // HTTP/2: one session per connection carries up to this many streams (the peer's SETTINGS may lower it).
+      pipelining: protocol === 'h1' ? 1 : 100,
+      allowH2: protocol !== 'h1',
       keepAliveTimeout: 4_000,
       keepAliveMaxTimeout: 600_000,
       headersTimeout: upstream.timeout,
@@ -108,6 +120,9 @@ export class Upstream {
   readonly panic: boolean;
   readonly hashOn: HashOn | undefined;
   readonly insecureTls: boolean;
+  readonly protocol: UpstreamProtocol;
+  /** Counters for the metrics: retries sent, retries the budget refused. */
+  readonly stats = { retries: 0, retriesDenied: 0 };
   private readonly balancer: Balancer<Target>;
   private readonly checkers: HealthChecker[] = [];
   private readonly healthAware: boolean;
@@ -128,6 +143,7 @@ export class Upstream {
     this.panic = spec.panic ?? false;
     this.hashOn = spec.balance === 'consistent-hash' ? (spec.hashOn ?? { kind: 'ip' }) : undefined;
     this.insecureTls = spec.tls?.rejectUnauthorized === false;
+    this.protocol = spec.protocol ?? 'h1';
     this.clockFn = spec.clock ?? (() => performance.now());
     this.targets = spec.targets.map((t) => new Target(t, spec));
     this.balancer = createBalancer(spec.balance ?? 'round-robin', this.targets);
@@ -213,7 +229,8 @@ export class Upstream {
   }
 }
 
-function hashKey(on: HashOn, ctx: RequestContext): string | undefined {
+/** The request's value for `on` (consistent hashing, sticky splits); undefined when it has none. */
+export function hashKey(on: HashOn, ctx: RequestContext): string | undefined {
   switch (on.kind) {
     case 'ip':
       return ctx.clientIp;

@@ -212,6 +212,64 @@ describe('portcullis CLI', () => {
     assert.match(stderr, /SIGTERM, draining in-flight requests/);
   });
 
+  it('start: SIGHUP reloads the config; a broken file on SIGHUP changes nothing', async () => {
+    const file = path.join(dir, 'reload.yaml');
+    await writeFile(file, GOOD);
+    const child = spawn(process.execPath, [BIN, 'start', '--config', file], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    const waitFor = (re: RegExp, from: number): Promise<RegExpExecArray> =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const m = re.exec(stderr.slice(from));
+          if (m) {
+            child.stderr.off('data', check);
+            resolve(m);
+          }
+        };
+        child.stderr.on('data', check);
+        check();
+        setTimeout(() => reject(new Error(`timed out waiting for ${re}: ${stderr}`)), 10_000).unref();
+      });
+    child.stderr.on('data', (c: string) => (stderr += c));
+    try {
+      const port = Number((await waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/, 0))[1]);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/reloaded`)).status, 404);
+      // The file watcher may see the write first; SIGHUP then finds nothing new. Either way it reloads once.
+      await writeFile(file, GOOD.replace('path: /health, methods: [GET]', 'path: /reloaded, methods: [GET]'));
+      let mark = stderr.length;
+      child.kill('SIGHUP');
+      await waitFor(/reloaded|reload of .* rejected/, mark);
+      const deadline = Date.now() + 5000;
+      let status = 0;
+      while (Date.now() < deadline && (status = (await fetch(`http://127.0.0.1:${port}/reloaded`)).status) !== 502) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(status, 502, 'the new route is served (its backend is down: 502)');
+      await writeFile(file, 'server: [broken');
+      mark = stderr.length;
+      child.kill('SIGHUP');
+      await waitFor(/reload of .* rejected/, mark);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/reloaded`)).status, 502, 'still the last good config');
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'close');
+    }
+  });
+
+  it('explain: prints the decision record; exit 0 when forwarded, 1 when rejected, 2 on bad arguments', async () => {
+    const ok = await cli(['explain', '--config', path.join(dir, 'good.yaml'), '--request', 'GET /orders/7', '-H', 'api-version: 2']);
+    assert.equal(ok.code, 0, ok.stderr);
+    const record = JSON.parse(ok.stdout) as { outcome: string; route: string; decisions: { stage: string; decision: string }[] };
+    assert.equal(record.outcome, 'forward');
+    assert.equal(record.route, 'orders');
+    const no = await cli(['explain', '--config', path.join(dir, 'good.yaml'), '--request', 'POST /health']);
+    assert.equal(no.code, 1);
+    assert.equal((JSON.parse(no.stdout) as { code: string }).code, 'PCL_ROUTE_METHOD_NOT_ALLOWED');
+    for (const args of [['--request', 'get /x'], ['--request', 'GET /x', '-H', 'novalue'], []]) {
+      const bad = await cli(['explain', '--config', path.join(dir, 'good.yaml'), ...args]);
+      assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);
+    }
+  });
+
   it('start: a bad config exits 1 without listening', async () => {
     const r = await cli(['start', '--config', path.join(dir, 'semantic.yaml')]);
     assert.equal(r.code, 1);

@@ -738,6 +738,8 @@ describe('the rate-limit stage with an injected clock (no network)', () => {
       deleteKey: () => Promise.reject(new StoreUnavailableError('down')),
       acquire: () => Promise.reject(new StoreUnavailableError('down')),
       release: () => Promise.reject(new StoreUnavailableError('down')),
+      listKeys: () => Promise.reject(new StoreUnavailableError('down')),
+      stats: {},
       close: async () => {},
     };
     const fallbacks: string[] = [];

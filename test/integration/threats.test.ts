@@ -167,4 +167,27 @@ routes:
     assert.equal(res.statusCode, 403);
     assert.match(lastLog()?.decisions.find((x) => x.stage === 'threats')?.detail ?? '', /php\.script-upload at body\.avatar/);
   });
+
+  it('multipart upload rules read the parsed file name: filename* is decoded, a field that quotes a header is not a file', async () => {
+    const encoded = "--b0undary\r\nContent-Disposition: form-data; name=\"avatar\"; filename*=UTF-8''shell%2Ephp\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n--b0undary--\r\n";
+    const res = await request(`${base}/api/upload`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=b0undary' }, body: encoded });
+    await res.body.dump();
+    assert.equal(res.statusCode, 403);
+    assert.match(lastLog()?.decisions.find((x) => x.stage === 'threats')?.detail ?? '', /php\.script-upload at body\.avatar/);
+    const quoting = '--b0undary\r\nContent-Disposition: form-data; name="comment"\r\n\r\nour docs say: content-disposition: form-data; name="a"; filename="a.php" is rejected\r\n--b0undary--\r\n';
+    const ok = await request(`${base}/api/upload`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=b0undary' }, body: quoting });
+    await ok.body.dump();
+    assert.equal(ok.statusCode, 200);
+  });
+
+  it('after validate parsed a multipart body: a text file part is still inspected (validate keeps only its name)', async () => {
+    const before = upstream.received.length;
+    const body = '--b0undary\r\nContent-Disposition: form-data; name="attachment"; filename="notes.txt"\r\nContent-Type: text/plain\r\n\r\n<?php system($_GET["c"]); ?>\r\n--b0undary--\r\n';
+    const res = await request(`${base}/orders`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=b0undary' }, body });
+    await res.body.dump();
+    assert.equal(res.statusCode, 403);
+    assert.equal(upstream.received.length, before);
+    assert.deepEqual(lastLog()?.decisions.map((x) => x.stage), ['validate', 'threats']);
+    assert.match(lastLog()?.decisions.find((x) => x.stage === 'threats')?.detail ?? '', /at body\.attachment\.content/);
+  });
 });

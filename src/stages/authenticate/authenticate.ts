@@ -83,7 +83,7 @@ export class AuthenticateStage implements Stage {
       throw new GatewayError('PCL_AUTHN_UNAVAILABLE', reason, { headers: { 'retry-after': '5' } });
     }
     if (invalidSeen) {
-      if (this.onInvalid) this.onInvalid(ctx, presentedCredential(ctx.request.rawHeaders, ctx.query, this.locations));
+      if (this.onInvalid && !ctx.explain) this.onInvalid(ctx, presentedCredential(ctx.request.rawHeaders, ctx.query, this.locations));
       throw new GatewayError('PCL_AUTHN_INVALID_CREDENTIALS', reason, this.invalidChallenge ? { headers: { 'www-authenticate': this.invalidChallenge } } : {});
     }
     throw new GatewayError('PCL_AUTHN_MISSING_CREDENTIALS', reason, this.missingChallenge ? { headers: { 'www-authenticate': this.missingChallenge } } : {});

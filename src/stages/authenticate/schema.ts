@@ -136,27 +136,6 @@ export const AuthorizeSchema = Strict(
   'Requirements on the authenticated identity (403 when not met).',
 );
 
-const HeaderMap = Type.Record(Type.String({ pattern: HEADER_NAME_PATTERN }), Type.String(), {
-  additionalProperties: false,
-  description: 'header → value template: ${consumer.id}, ${claims.sub}, ${request.id}, ${client.ip}, ...',
-});
-const HeaderList = Type.Array(Type.String({ pattern: HEADER_NAME_PATTERN }));
-
-export const TransformSchema = Strict({
-  request: Type.Optional(
-    Strict({
-      setHeaders: Type.Optional(HeaderMap),
-      removeHeaders: Type.Optional(HeaderList),
-    }),
-  ),
-  response: Type.Optional(
-    Strict({
-      setHeaders: Type.Optional(HeaderMap),
-      removeHeaders: Type.Optional(HeaderList),
-    }),
-  ),
-});
-
 export const ClientCertificatesSchema = Strict(
   {
     ca: Type.String({ minLength: 1, description: 'PEM bundle of the CAs that issue client certificates.' }),
@@ -172,4 +151,3 @@ export type RawIntrospectionAuthenticator = Static<typeof IntrospectionAuthentic
 export type RawApiKeyAuthenticator = Static<typeof ApiKeyAuthenticatorSchema>;
 export type RawMtlsAuthenticator = Static<typeof MtlsAuthenticatorSchema>;
 export type RawAuthorize = Static<typeof AuthorizeSchema>;
-export type RawTransform = Static<typeof TransformSchema>;

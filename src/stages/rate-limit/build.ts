@@ -3,6 +3,7 @@ import type { ConfigIssue } from '../../config/errors.ts';
 import { parseDuration } from '../../config/units.ts';
 import type { Rule } from '../../ratelimit/algorithms.ts';
 import { MemoryStore } from '../../store/memory.ts';
+import { ClusterStore, clusterWorker } from '../../store/cluster.ts';
 import { RedisStore, sentinelOptions } from '../../store/redis.ts';
 import type { Store } from '../../store/store.ts';
 import { RateLimitStage, type KeyPart, type OnStoreError, type Policy } from './rate-limit.ts';
@@ -18,12 +19,24 @@ export interface StoreSettings {
 
 const DEFAULT_MAX_KEYS = 100_000;
 
-export function buildStore(raw: { type?: 'memory' | 'redis'; redis?: RawRedis; maxKeys?: number } | undefined, issues: ConfigIssue[]): StoreSettings {
+/**
+ * The store of a config. `reuse`: the running gateway's store, taken over by a reload whose `store:`
+ * block did not change (its counters and bans survive the reload; no second connection is made).
+ */
+export function buildStore(
+  raw: { type?: 'memory' | 'redis'; redis?: RawRedis; maxKeys?: number } | undefined,
+  issues: ConfigIssue[],
+  reuse?: Store,
+): StoreSettings {
   const type = raw?.type ?? 'memory';
   const maxKeys = raw?.maxKeys ?? DEFAULT_MAX_KEYS;
+  // A cluster worker (server.workers > 1): the memory store lives in the primary (exact across the
+  // workers); the local fallback of a limit, and of Redis' too, is this worker's share of it.
+  const worker = clusterWorker();
   if (type === 'memory') {
     if (raw?.redis) issues.push({ path: 'store.redis', message: 'is only used with store.type: redis' });
-    return { store: new MemoryStore({ maxKeys }), onError: 'local', instances: 1, maxKeys };
+    if (worker) return { store: reuse ?? new ClusterStore(), onError: 'local', instances: worker.workers, maxKeys };
+    return { store: reuse ?? new MemoryStore({ maxKeys }), onError: 'local', instances: 1, maxKeys };
   }
   const r = raw?.redis;
   if (!r || (r.url === undefined && r.cluster === undefined)) {
@@ -44,14 +57,14 @@ export function buildStore(raw: { type?: 'memory' | 'redis'; redis?: RawRedis; m
   // 0 would fail every store call at once: refused.
   if (timeoutMs < 1) issues.push({ path: 'store.redis.timeout', message: 'must be at least 1ms' });
   return {
-    store: new RedisStore({
+    store: reuse ?? new RedisStore({
       url: r.url,
       cluster: r.cluster,
       timeoutMs: Math.max(1, timeoutMs),
       keyPrefix: r.keyPrefix ?? 'pcl:',
     }),
     onError: r.onError ?? 'local',
-    instances: r.instances ?? 1,
+    instances: (r.instances ?? 1) * (worker?.workers ?? 1),
     maxKeys,
   };
 }

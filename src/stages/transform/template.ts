@@ -1,6 +1,7 @@
 /**
  * Header templates: `${consumer.id}`, `${claims.sub}`, `${claims.realm_access.roles}`,
- * `${request.id}`, `${client.ip}`, `${route.name}`. Compiled once at config build into literal and
+ * `${request.id}`, `${client.ip}`, `${route.name}`, `${params.<name>}` (a `:name` of the route's
+ * match.path). Compiled once at config build into literal and
  * variable parts; rendering is a concatenation. A template whose variable is absent renders as
  * undefined and the header is not set (never an empty or "undefined" value).
  */
@@ -25,7 +26,17 @@ export const VARIABLES = [
   'request.id', 'request.method', 'request.path', 'client.ip', 'route.name',
 ] as const;
 
-function variable(name: string): ((ctx: RequestContext) => unknown) | string {
+export interface TemplateOptions {
+  /** The `:params` of the route's match.path, in order (`${params.<name>}`). */
+  params?: readonly string[];
+  /**
+   * For a path template: every variable but `${params.*}` (already one normalised path segment) is
+   * percent-encoded as one segment, so a claim cannot add `/`, `?` or `#` to the path.
+   */
+  pathSegments?: boolean;
+}
+
+function variable(name: string, params: readonly string[]): ((ctx: RequestContext) => unknown) | string {
   if (name === 'consumer.id') return (ctx) => ctx.identity?.consumerId;
   if (name === 'consumer.subject') return (ctx) => ctx.identity?.subject;
   if (name === 'consumer.authenticator') return (ctx) => ctx.identity?.authenticator;
@@ -35,23 +46,33 @@ function variable(name: string): ((ctx: RequestContext) => unknown) | string {
   if (name === 'request.path') return (ctx) => ctx.path;
   if (name === 'client.ip') return (ctx) => ctx.clientIp;
   if (name === 'route.name') return (ctx) => ctx.route?.name;
+  if (name.startsWith('params.')) {
+    const index = params.indexOf(name.slice('params.'.length));
+    if (index === -1) {
+      const known = params.length > 0 ? params.map((p) => `\${params.${p}}`).join(', ') : 'none';
+      return `unknown template variable \${${name}}: match.path has no parameter ":${name.slice('params.'.length)}" (its parameters: ${known})`;
+    }
+    return (ctx) => ctx.params[index];
+  }
   if (name.startsWith('claims.')) {
     const path = name.slice('claims.'.length);
     return (ctx) => (ctx.identity ? claimAt(ctx.identity.claims, path) : undefined);
   }
   const hint = didYouMean(name, [...VARIABLES, `claims.${name.slice(name.indexOf('.') + 1)}`]);
-  return `unknown template variable \${${name}}${hint}; use ${VARIABLES.join(', ')} or claims.<path>`;
+  return `unknown template variable \${${name}}${hint}; use ${VARIABLES.join(', ')}, claims.<path> or params.<name>`;
 }
 
 /** Compiles a template, or returns an error message. */
-export function compileTemplate(source: string): Template | string {
+export function compileTemplate(source: string, options: TemplateOptions = {}): Template | string {
+  const params = options.params ?? [];
   const parts: Part[] = [];
   let last = 0;
   for (const m of source.matchAll(VAR_RE)) {
     if (m.index > last) parts.push(source.slice(last, m.index));
-    const v = variable(m[1] as string);
+    const name = m[1] as string;
+    const v = variable(name, params);
     if (typeof v === 'string') return v;
-    parts.push(v);
+    parts.push(options.pathSegments && !name.startsWith('params.') ? segment(v) : v);
     last = m.index + m[0].length;
   }
   if (last < source.length) parts.push(source.slice(last));
@@ -71,9 +92,21 @@ export function compileTemplate(source: string): Template | string {
         }
         const v = p(ctx);
         if (v === undefined || v === null) return undefined;
-        out += Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v);
+        out += stringify(v);
       }
       return SAFE_VALUE.test(out) ? out : undefined;
     },
+  };
+}
+
+function stringify(v: unknown): string {
+  return Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+/** The variable's value percent-encoded as one path segment (built once, at config build). */
+function segment(get: (ctx: RequestContext) => unknown): (ctx: RequestContext) => unknown {
+  return (ctx) => {
+    const v = get(ctx);
+    return v === undefined || v === null ? undefined : encodeURIComponent(stringify(v));
   };
 }

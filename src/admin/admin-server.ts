@@ -1,0 +1,329 @@
+/**
+ * The admin API: a separate listener (loopback by default) for operators and their tools.
+ *
+ *   GET  /healthz                 200 while the process serves (no token)
+ *   GET  /readyz                  200 when it accepts traffic, 503 while draining (no token)
+ *   GET  /metrics                 Prometheus exposition (metrics.prometheus: true)
+ *   GET  /config                  the config in effect, secrets redacted; its hash; the last reload
+ *   PUT  /config                  replace the config (YAML/JSON body) — If-Match: "<hash>" required
+ *   POST /config/reload           reload the config file
+ *   GET  /routes                  routes with their stages and upstreams
+ *   GET  /upstreams               targets, health, circuit breakers
+ *   GET  /bans                    current brute-force bans
+ *   DELETE /bans/ip/<ip>          lift a ban (also /bans/credential/<fingerprint>)
+ *   POST /explain                 run a described request through the pipeline (no proxying)
+ *
+ * Every endpoint but /healthz and /readyz needs `Authorization: Bearer <server.admin.token>`
+ * (compared in constant time). Every change (reload, PUT, unban) is written to the operational log
+ * as an audit record (`"audit": {...}`). Errors are problem+json like the gateway's own.
+ */
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { writeFile, rename } from 'node:fs/promises';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Gateway } from '../config/gateway.ts';
+import { GatewayError } from '../errors/gateway-error.ts';
+import type { ErrorCode } from '../errors/codes.ts';
+import { PROBLEM_CONTENT_TYPE, problemBody } from '../errors/problem.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import type { ReloadResult } from '../server/gateway-server.ts';
+import { Upstream } from '../upstream/upstream.ts';
+import { explain, ExplainInputError, parseExplainRequest } from './explain.ts';
+import { redactedConfig } from './redact.ts';
+
+/** What the admin API needs of the running server. */
+export interface AdminHost {
+  readonly gateway: Gateway;
+  readonly logger: Logger;
+  /** GET /metrics: this process' metrics, or (cluster primary) every worker's, aggregated. */
+  readonly metrics: Pick<GatewayMetrics, 'scrape'> | undefined;
+  /** True from the start of a graceful stop. */
+  readonly draining: boolean;
+  readonly lastReload: ReloadResult | undefined;
+  reload(source: { file: string } | { text: string; baseDir: string; source: string }, reason: string): Promise<ReloadResult>;
+}
+
+const MAX_BODY = 1024 * 1024;
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export class AdminServer {
+  readonly server: http.Server;
+  private readonly host: AdminHost;
+
+  private constructor(host: AdminHost) {
+    this.host = host;
+    this.server = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        host.logger.error({ err }, 'admin API: internal error');
+        if (!res.headersSent) sendProblem(res, new GatewayError('PCL_INTERNAL', 'admin handler failed'), randomUUID());
+        else res.destroy();
+      });
+    });
+  }
+
+  static async start(host: AdminHost, address: { host: string; port: number }): Promise<AdminServer> {
+    const self = new AdminServer(host);
+    await new Promise<void>((resolve, reject) => {
+      self.server.once('error', reject);
+      self.server.listen(address.port, address.host, () => {
+        self.server.off('error', reject);
+        resolve();
+      });
+    });
+    if (!isLoopback(address.host)) {
+      host.logger.warn({ admin: address.host }, 'the admin API listens on a non-loopback address: put it behind a firewall');
+    }
+    return self;
+  }
+
+  port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = randomUUID();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q === -1 ? url : url.slice(0, q);
+    const method = req.method ?? 'GET';
+    const host = this.host;
+
+    if (pathname === '/healthz') {
+      if (only(method, ['GET', 'HEAD'], res, requestId)) sendJson(res, 200, { status: 'ok' });
+      return;
+    }
+    if (pathname === '/readyz') {
+      if (!only(method, ['GET', 'HEAD'], res, requestId)) return;
+      return host.draining ? sendJson(res, 503, { status: 'draining' }) : sendJson(res, 200, { status: 'ready', hash: host.gateway.loaded?.hash ?? null });
+    }
+    const admin = host.gateway.settings.admin;
+    if (admin === undefined || !tokenMatches(req.headers.authorization, admin.token)) {
+      return sendProblem(res, new GatewayError('PCL_ADMIN_UNAUTHORIZED', 'missing or wrong admin token', { headers: { 'www-authenticate': 'Bearer realm="portcullis-admin"' } }), requestId);
+    }
+    const peer = req.socket.remoteAddress ?? '';
+
+    switch (pathname) {
+      case '/metrics': {
+        if (!only(method, ['GET'], res, requestId)) return;
+        if (host.metrics === undefined || !host.gateway.settings.metrics) {
+          return sendProblem(res, new GatewayError('PCL_ADMIN_NOT_FOUND', 'metrics are off', { detail: 'Set metrics.prometheus: true.' }), requestId);
+        }
+        const { contentType, body } = await host.metrics.scrape();
+        res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+        res.end(body);
+        return;
+      }
+      case '/config': {
+        if (method === 'GET') return sendJson(res, 200, this.configView(), { etag: `"${host.gateway.loaded?.hash ?? ''}"` });
+        if (method !== 'PUT') return methodNotAllowed(res, ['GET', 'PUT'], requestId);
+        return this.putConfig(req, res, requestId, peer);
+      }
+      case '/config/reload': {
+        if (!only(method, ['POST'], res, requestId)) return;
+        const file = host.gateway.loaded?.source;
+        if (file === undefined || file === '<inline>') {
+          return sendProblem(res, new GatewayError('PCL_ADMIN_UNAVAILABLE', 'no config file to reload', { detail: 'This gateway was not started from a file.' }), requestId);
+        }
+        const result = await host.reload({ file }, 'admin POST /config/reload');
+        audit(host.logger, 'config.reload', peer, { ok: result.ok, hash: result.hash, errors: result.errors.length });
+        return sendJson(res, result.ok ? 200 : 422, result);
+      }
+      case '/routes':
+        if (!only(method, ['GET'], res, requestId)) return;
+        return sendJson(res, 200, routesView(host.gateway));
+      case '/upstreams':
+        if (!only(method, ['GET'], res, requestId)) return;
+        return sendJson(res, 200, upstreamsView(host.gateway));
+      case '/bans': {
+        if (!only(method, ['GET'], res, requestId)) return;
+        const keys = await host.gateway.store.listKeys('ban:', 1000);
+        return sendJson(res, 200, keys.map(({ key, ttlMs }) => {
+          const rest = key.slice(4);
+          const colon = rest.indexOf(':');
+          return { kind: colon === -1 ? rest : rest.slice(0, colon) === 'cred' ? 'credential' : rest.slice(0, colon), id: rest.slice(colon + 1), ttlMs };
+        }));
+      }
+      case '/explain': {
+        if (!only(method, ['POST'], res, requestId)) return;
+        const body = await readJson(req, res, requestId);
+        if (body === undefined) return;
+        let input;
+        try {
+          input = parseExplainRequest(body);
+        } catch (err) {
+          if (err instanceof ExplainInputError) return sendProblem(res, new GatewayError('PCL_ADMIN_BAD_REQUEST', err.message, { detail: err.message }), requestId);
+          throw err;
+        }
+        return sendJson(res, 200, await explain(host.gateway, input));
+      }
+    }
+    const ban = /^\/bans\/(ip|credential)\/([^/]{1,128})$/.exec(pathname);
+    if (ban !== null) {
+      if (!only(method, ['DELETE'], res, requestId)) return;
+      const kind = ban[1] === 'ip' ? 'ip' : 'cred';
+      let id: string;
+      try {
+        id = decodeURIComponent(ban[2] as string);
+      } catch {
+        return sendProblem(res, new GatewayError('PCL_ADMIN_BAD_REQUEST', 'bad escape in the ban id', { detail: 'Malformed percent-encoding.' }), requestId);
+      }
+      const key = `ban:${kind}:${id}`;
+      const [left] = await host.gateway.store.flagTtls([key]);
+      if (!left) return sendProblem(res, new GatewayError('PCL_ADMIN_NOT_FOUND', 'no such ban', { detail: `No ban for ${ban[1]} ${id}.` }), requestId);
+      await host.gateway.store.deleteKey(key);
+      audit(host.logger, 'ban.lift', peer, { kind: ban[1], id });
+      res.writeHead(204, { 'cache-control': 'no-store' });
+      res.end();
+      return;
+    }
+    sendProblem(res, new GatewayError('PCL_ADMIN_NOT_FOUND', `no admin endpoint ${pathname.slice(0, 128)}`), requestId);
+  }
+
+  private configView(): unknown {
+    const g = this.host.gateway;
+    return {
+      hash: g.loaded?.hash ?? null,
+      source: g.loaded?.source ?? null,
+      lastReload: this.host.lastReload ?? null,
+      config: g.loaded ? redactedConfig(g.loaded) : null,
+    };
+  }
+
+  private async putConfig(req: IncomingMessage, res: ServerResponse, requestId: string, peer: string): Promise<void> {
+    const host = this.host;
+    const current = host.gateway.loaded;
+    const ifMatch = req.headers['if-match'];
+    if (ifMatch === undefined) {
+      return sendProblem(res, new GatewayError('PCL_ADMIN_PRECONDITION_REQUIRED', 'PUT /config without If-Match', { detail: 'GET /config, then send its hash as If-Match: "<hash>".' }), requestId);
+    }
+    if (ifMatch.replace(/^W\//, '').replace(/"/g, '').trim() !== current?.hash) {
+      return sendProblem(res, new GatewayError('PCL_ADMIN_PRECONDITION_FAILED', 'If-Match is not the hash of the config in effect'), requestId);
+    }
+    const text = await readBody(req, res, requestId);
+    if (text === undefined) return;
+    const file = current.source;
+    const baseDir = current.baseDir;
+    const result = await host.reload({ text, baseDir, source: file === '<inline>' ? 'admin PUT /config' : file }, 'admin PUT /config');
+    if (!result.ok) {
+      audit(host.logger, 'config.put', peer, { ok: false, errors: result.errors.length });
+      return sendJson(res, 422, { ...result, type: 'urn:portcullis:error:PCL_ADMIN_CONFIG_INVALID', code: 'PCL_ADMIN_CONFIG_INVALID', requestId });
+    }
+    // Applied: written to the config file too (atomically), so a restart or a file-triggered reload keeps it.
+    if (file !== '<inline>') {
+      const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+      await writeFile(tmp, text, { mode: 0o600 });
+      await rename(tmp, file);
+    }
+    audit(host.logger, 'config.put', peer, { ok: true, hash: result.hash, written: file !== '<inline>' ? file : null });
+    sendJson(res, 200, result, { etag: `"${result.hash}"` });
+  }
+}
+
+/** Constant-time comparison of the bearer token (both sides hashed first: equal lengths, no length leak). */
+function tokenMatches(header: string | undefined, token: string): boolean {
+  if (header === undefined || !header.startsWith('Bearer ')) return false;
+  const given = createHash('sha256').update(header.slice(7).trim()).digest();
+  const expected = createHash('sha256').update(token).digest();
+  return timingSafeEqual(given, expected);
+}
+
+function routesView(g: Gateway): unknown {
+  return g.routes.map((r) => ({
+    name: r.name,
+    mode: r.mode,
+    auth: r.authNames,
+    stages: [...r.ipFilter, ...r.stages].map((s) => ({ name: s.name, mode: s.mode })),
+    upstream: r.upstream instanceof Upstream ? r.upstream.name : describeChoice(r.upstream),
+    maxBodyBytes: r.maxBodyBytes,
+  }));
+}
+
+function describeChoice(u: unknown): unknown {
+  const v = u as { map?: ReadonlyMap<string, Upstream>; members?: readonly { upstream: Upstream; weight: number }[] };
+  if (v.map instanceof Map) return { versions: Object.fromEntries([...v.map].map(([k, up]) => [k, up.name])) };
+  if (Array.isArray(v.members)) return { split: v.members.map((m) => ({ upstream: m.upstream.name, weight: m.weight })) };
+  return 'per request';
+}
+
+function upstreamsView(g: Gateway): unknown {
+  return [...g.upstreams.values()].map((u) => {
+    const now = u.clock();
+    return {
+      name: u.name,
+      protocol: u.protocol,
+      circuitBreaker: u.breaker?.state ?? null,
+      retries: u.stats,
+      targets: u.targets.map((t) => ({ origin: t.origin, weight: t.weight, healthy: t.health.available(now), activeHealthy: t.health.activeHealthy })),
+    };
+  });
+}
+
+function audit(logger: Logger, action: string, peer: string, detail: Record<string, unknown>): void {
+  logger.info({ audit: { action, peer, ...detail } }, `admin: ${action}`);
+}
+
+function only(method: string, allowed: readonly string[], res: ServerResponse, requestId: string): boolean {
+  if (allowed.includes(method)) return true;
+  methodNotAllowed(res, allowed, requestId);
+  return false;
+}
+
+function methodNotAllowed(res: ServerResponse, allowed: readonly string[], requestId: string): void {
+  sendProblem(res, new GatewayError('PCL_ADMIN_METHOD_NOT_ALLOWED', 'method not allowed', { headers: { allow: allowed.join(', ') } }), requestId);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(value, null, 2);
+  res.writeHead(status, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
+  res.end(body);
+}
+
+function sendProblem(res: ServerResponse, err: GatewayError, requestId: string): void {
+  const body = problemBody(err.code as ErrorCode, requestId, err.detail);
+  res.writeHead(err.status, {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'x-request-id': requestId,
+    ...(err.headers ?? {}),
+  });
+  res.end(body);
+}
+
+async function readBody(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    total += (chunk as Buffer).length;
+    if (total > MAX_BODY) {
+      sendProblem(res, new GatewayError('PCL_REQUEST_BODY_TOO_LARGE', `admin body over ${MAX_BODY} bytes`), requestId);
+      req.destroy();
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<unknown> {
+  const text = await readBody(req, res, requestId);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    sendProblem(res, new GatewayError('PCL_ADMIN_BAD_REQUEST', 'body is not JSON', { detail: 'The body must be a JSON object.' }), requestId);
+    return undefined;
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
