@@ -322,6 +322,26 @@ describe('timeouts', () => {
     assert.deepEqual([seen(hang), seen(hang2)], [1, 1]);
   });
 
+  it('a connection that cannot be set up within connectTimeout gets 504, and the request was never sent', async () => {
+    // A TCP server that accepts and then stays silent: the TLS handshake of an https:// target never
+    // completes, which is what undici's connect timeout covers (TCP connect + TLS handshake).
+    const silent = await rawBackend(() => {});
+    const g = await startGateway(config(`  b:\n    targets: ["https://127.0.0.1:${silent.port}"]\n    connectTimeout: 300ms\n    timeout: 10s\n`));
+    try {
+      const t0 = Date.now();
+      const r = await send(g, '/connect');
+      const took = Date.now() - t0;
+      assert.equal(r.status, 504);
+      assert.equal(r.code, 'PCL_UPSTREAM_TIMEOUT');
+      assert.ok(took >= 250 && took < 3000, `${took} ms`);
+      assert.ok(silent.connections >= 1, 'the gateway did connect at the TCP level');
+      assert.deepEqual(silent.requests, [], 'no request line was ever sent');
+    } finally {
+      await g.close();
+      await silent.close();
+    }
+  });
+
   it('the overall deadline is respected whatever the per-try timeout and retries', async () => {
     const t0 = Date.now();
     const r = await send(gwTotal, '/slow-total');
