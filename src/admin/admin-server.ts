@@ -259,7 +259,7 @@ function upstreamsView(g: Gateway): unknown {
       name: u.name,
       protocol: u.protocol,
       circuitBreaker: u.breaker?.state ?? null,
-      retries: u.stats,
+      stats: u.stats,
       targets: u.targets.map((t) => ({ origin: t.origin, weight: t.weight, healthy: t.health.available(now), activeHealthy: t.health.activeHealthy })),
     };
   });

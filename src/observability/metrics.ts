@@ -173,6 +173,16 @@ export class GatewayMetrics {
         for (const u of self.gateway().upstreams.values()) this.inc({ upstream: u.name }, u.stats.retriesDenied);
       },
     });
+    new client.Gauge({
+      name: 'portcullis_websocket_connections',
+      help: 'WebSocket tunnels open now, by upstream (handshakes are counted in portcullis_requests_total with status 1xx when they close).',
+      labelNames: ['upstream'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const u of self.gateway().upstreams.values()) this.set({ upstream: u.name }, u.stats.websocketsOpen);
+      },
+    });
     new client.Counter({
       name: 'portcullis_authenticator_events_total',
       help: 'Authenticator internals: key-set and discovery fetches (ok / failed), verified-token and introspection cache hits and misses.',

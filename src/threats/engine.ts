@@ -122,6 +122,8 @@ export class ThreatEngine {
   private readonly fieldCache = new Map<string, ReadonlySet<string> | null>();
   /** Header values no detector flagged (see `Inspection.value`), by header, host and value. */
   private readonly cleanHeaders = new Set<string>();
+  /** Names (query, cookie and body keys) no detector flagged, with their normalised form (see `Inspection.value`). */
+  private readonly cleanNames = new Map<string, string>();
 
   constructor(options: EngineOptions) {
     this.options = options;
@@ -129,7 +131,7 @@ export class ThreatEngine {
   }
 
   inspect(input: InspectInput): Verdict {
-    return new Inspection(this.options, this.extraHeaders, input, this.fieldCache, this.cleanHeaders).run();
+    return new Inspection(this.options, this.extraHeaders, input, this.fieldCache, this.cleanHeaders, this.cleanNames).run();
   }
 }
 
@@ -150,9 +152,15 @@ class Inspection {
 
   private readonly cleanHeaders: Set<string>;
 
-  constructor(o: EngineOptions, extraHeaders: ReadonlySet<string>, input: InspectInput, fieldCache: Map<string, ReadonlySet<string> | null>, cleanHeaders: Set<string>) {
+  private readonly cleanNames: Map<string, string>;
+
+  /** Values of this request no detector flagged, with their normalised form (created on first use). */
+  private cleanValues: Map<string, string> | undefined;
+
+  constructor(o: EngineOptions, extraHeaders: ReadonlySet<string>, input: InspectInput, fieldCache: Map<string, ReadonlySet<string> | null>, cleanHeaders: Set<string>, cleanNames: Map<string, string>) {
     this.fieldCache = fieldCache;
     this.cleanHeaders = cleanHeaders;
+    this.cleanNames = cleanNames;
     this.o = o;
     this.extraHeaders = extraHeaders;
     this.input = input;
@@ -305,6 +313,19 @@ class Inspection {
     // header (hence its exclusions), the host and the paranoia level of this engine; custom rules still run.
     const memo = header !== undefined && (header === 'user-agent' || header === 'referer') && raw.length <= MEMO_MAX_LENGTH ? `${header}\u0000${this.input.host}\u0000${raw}` : undefined;
     if (memo !== undefined && this.cleanHeaders.has(memo)) return this.o.rules.length === 0 || this.customRules(field, key, normalize(raw).value, allowed);
+    // Names and values that repeat (`sku`, `qty` in every element of an array; a query name sent
+    // again; the same value in two fields): one that no detector flagged is not normalised and judged
+    // again. The detectors read the value, its location, whether it is a name, the last segment of its
+    // field (the parameter name the RFI rules look at), the Referer's verdict (session fixation), the
+    // host and the paranoia level; all but the last (fixed per engine) are in the key. Only when no
+    // exclusion applies to the field; names are remembered per engine (bounded, like the headers above),
+    // values within this request only. Custom rules still run, on the remembered normalised value.
+    let seen: string | undefined;
+    if (allowed === null && header === undefined && location !== 'path' && raw.length <= MEMO_MAX_LENGTH) {
+      seen = `${location}\u0000${this.foreignReferer ? 1 : 0}\u0000${key ? this.input.host : ''}\u0000${lastSegment(field)}\u0000${raw}`;
+      const n = key ? this.cleanNames.get(seen) : this.cleanValues?.get(seen);
+      if (n !== undefined) return this.o.rules.length === 0 || this.customRules(field, key, n, allowed);
+    }
     const norm = normalize(raw);
     const v = norm.value;
     const info = this.info;
@@ -330,6 +351,12 @@ class Inspection {
     if (memo !== undefined && this.findings.length === before && this.score === scoreBefore) {
       if (this.cleanHeaders.size >= MEMO_ENTRIES) this.cleanHeaders.clear();
       this.cleanHeaders.add(memo);
+    }
+    if (seen !== undefined && this.findings.length === before && this.score === scoreBefore) {
+      if (key) {
+        if (this.cleanNames.size >= MEMO_ENTRIES) this.cleanNames.clear();
+        this.cleanNames.set(seen, v);
+      } else (this.cleanValues ??= new Map()).set(seen, v);
     }
     return this.customRules(field, key, v, allowed);
   }

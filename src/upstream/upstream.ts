@@ -121,8 +121,8 @@ export class Upstream {
   readonly hashOn: HashOn | undefined;
   readonly insecureTls: boolean;
   readonly protocol: UpstreamProtocol;
-  /** Counters for the metrics: retries sent, retries the budget refused. */
-  readonly stats = { retries: 0, retriesDenied: 0 };
+  /** Counters for the metrics: retries sent, retries the budget refused, WebSocket tunnels open now. */
+  readonly stats = { retries: 0, retriesDenied: 0, websocketsOpen: 0 };
   private readonly balancer: Balancer<Target>;
   private readonly checkers: HealthChecker[] = [];
   private readonly healthAware: boolean;

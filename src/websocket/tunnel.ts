@@ -49,6 +49,8 @@ class WebSocketTunnel implements Dispatcher.DispatchHandler {
   private settled = false;
   private finished = false;
   private open = 0;
+  /** Both sides are piped (counted in the upstream's open WebSocket gauge until finish). */
+  private joined = false;
   private readonly fromClient: FrameReader;
   private readonly fromBackend: FrameReader;
   private last = 0;
@@ -155,6 +157,8 @@ class WebSocketTunnel implements Dispatcher.DispatchHandler {
 
   private join(client: Duplex, backend: Duplex): void {
     this.open = 2;
+    this.joined = true;
+    this.upstream.stats.websocketsOpen++;
     this.last = performance.now();
     client.on('data', this.onClientData);
     backend.on('data', this.onBackendData);
@@ -261,6 +265,7 @@ class WebSocketTunnel implements Dispatcher.DispatchHandler {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.joined) this.upstream.stats.websocketsOpen--;
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.release();
     this.options.onDone(this.ctx);

@@ -200,7 +200,14 @@ routes:
     await two;
     assert.equal(got[0], 'hello');
     assert.deepEqual([...new Uint8Array(got[1] as ArrayBuffer)], [0, 1, 2, 255]);
+    const upstreamOf = [...gw.server.gateway.upstreams.values()].find((u) => u.stats.websocketsOpen > 0);
+    assert.equal(upstreamOf?.stats.websocketsOpen, 1, 'the open tunnel is counted (metrics: portcullis_websocket_connections)');
+    const closed = new Promise((resolve) => (ws.onclose = resolve));
     ws.close(1000);
+    await closed;
+    const stats: { websocketsOpen: number } = upstreamOf.stats;
+    for (let i = 0; i < 50 && stats.websocketsOpen !== 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(stats.websocketsOpen, 0, 'and no longer once closed');
     const h = backend.handshakes[before];
     assert.ok(h);
     assert.equal(h.headers['x-forwarded-for'], '127.0.0.1');
