@@ -8,6 +8,14 @@ export interface AuthInput {
   query: string;
   /** The client socket (TLS for mTLS), when there is one. */
   socket: unknown;
+  /** Request method, raw request target and field lines (HTTP message signatures sign them as sent). */
+  method?: string | undefined;
+  url?: string | undefined;
+  rawHeaders?: readonly string[] | undefined;
+  /** The request came over TLS (`@scheme` https). */
+  secure?: boolean | undefined;
+  /** A described request (`explain`): an authenticator must not change shared state (e.g. record a nonce). */
+  explain?: boolean | undefined;
 }
 
 export type AuthResult =
@@ -23,7 +31,7 @@ export interface Authenticator {
   readonly name: string;
   readonly type: Identity['type'];
   /** Auth scheme for WWW-Authenticate (RFC 9110 §11.6.1). */
-  readonly scheme: 'Bearer' | 'ApiKey' | 'mTLS';
+  readonly scheme: 'Bearer' | 'ApiKey' | 'mTLS' | 'Signature';
   /**
    * Where the credential is read from. The authenticate stage refuses a request that gives it more
    * than once: the authenticator reads the first, the whole request goes to the backend, which may

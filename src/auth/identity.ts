@@ -7,7 +7,7 @@
 export interface Identity {
   /** Name of the authenticator that accepted the request. */
   readonly authenticator: string;
-  readonly type: 'jwt' | 'introspection' | 'apiKey' | 'mtls';
+  readonly type: 'jwt' | 'introspection' | 'apiKey' | 'mtls' | 'signature';
   readonly subject: string | undefined;
   /** `${consumer.id}`: the API-key consumer id, else the token's client id or subject. */
   readonly consumerId: string | undefined;

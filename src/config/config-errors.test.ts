@@ -1187,9 +1187,33 @@ const cases: Case[] = [
     expect: [{ path: 'authenticators["staff jwt"]', messageIncludes: '"staff jwt" is not a valid name' }],
   },
   {
-    name: 'type: signature is not supported yet',
+    name: 'type: signature without components, with a key file that is not there',
     yaml: withAuth('  partner-signatures: { type: signature, keys: keys/partners.jwks.json, maxAge: 5m }'),
-    expect: [{ path: 'authenticators.partner-signatures', messageIncludes: `${NOT_YET} (HTTP Message Signatures); remove this authenticator` }],
+    expect: [{ path: 'authenticators.partner-signatures.components', messageIncludes: 'is required' }],
+  },
+  {
+    name: 'type: signature with a key file that cannot be read',
+    yaml: withAuth('  partner-signatures: { type: signature, keys: keys/none.jwks.json, components: ["@method"] }'),
+    expect: [{ path: 'authenticators.partner-signatures.keys', messageIncludes: 'cannot read keys/none.jwks.json: ENOENT' }],
+  },
+  {
+    name: 'type: signature with an HMAC secret written in the file',
+    yaml: withAuth('  partner-signatures: { type: signature, secrets: { partner-a: "0123456789abcdef0123456789abcdef" }, components: ["@method"] }'),
+    expect: [{ path: 'authenticators.partner-signatures.secrets.partner-a', messageIncludes: 'must come from an environment variable' }],
+  },
+  {
+    name: 'type: signature with an HMAC secret from the environment that is too short',
+    yaml: withAuth('  partner-signatures: { type: signature, secrets: { partner-a: "${PARTNER_A_SECRET}" }, components: ["@method"] }'),
+    env: { PARTNER_A_SECRET: 'too-short' },
+    expect: [{ path: 'authenticators.partner-signatures.secrets.partner-a', messageIncludes: 'is 9 bytes; hmac-sha256 needs at least 32' }],
+  },
+  {
+    name: 'type: signature with neither keys nor secrets, a bad nonce mode and a bad component',
+    yaml: withAuth('  partner-signatures: { type: signature, components: ["@method", "Content-Digest"], nonce: always }'),
+    expect: [
+      { path: 'authenticators.partner-signatures.components[1]', messageIncludes: 'must match' },
+      { path: 'authenticators.partner-signatures.nonce', messageIncludes: '"optional", "required"' },
+    ],
   },
   {
     name: 'an unknown authenticator type: one message, at type',

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { Stage } from '../pipeline/stage.ts';
 import { AuthenticateStage } from '../stages/authenticate/authenticate.ts';
+import { ContentDigestStage, needsContentDigest } from '../stages/content-digest/content-digest.ts';
 import { buildAuthenticators, type RawAuthenticator } from '../stages/authenticate/build.ts';
 import type { RawAuthorize } from '../stages/authenticate/schema.ts';
 import { AuthorizeStage, type AuthorizeRules } from '../stages/authorize/authorize.ts';
@@ -232,6 +233,7 @@ export async function buildGateway(loaded: LoadedConfig, options: BuildOptions =
     envPaths: loaded.secretPaths,
     issues,
     clientCertificates: raw.server.https?.clientCertificates !== undefined,
+    store: storeSettings.store,
   });
 
   unsupportedValues(raw, issues);
@@ -364,6 +366,12 @@ export async function buildGateway(loaded: LoadedConfig, options: BuildOptions =
     // Then threat detection, on what validation let through (reusing its parsed body).
     const threatStage = threats.forRoute(i, mode);
     if (threatStage) stages.push(threatStage);
+    // HTTP message signatures: a signed Content-Digest is checked against the body, and an upstream
+    // that signs one needs it buffered; the body is read (and checked) before the first body stage.
+    if (needsContentDigest(routeAuthenticators) || signsContentDigest(upstream)) {
+      const first = stages.findIndex((s) => s.needsBody);
+      stages.splice(first === -1 ? stages.length : first, 0, new ContentDigestStage(routeAuthenticators, mode));
+    }
     const transform = compileTransform(r.transform, at, issues, pattern.params);
     if (r.transform?.request?.path !== undefined && r.stripPrefix) {
       issues.push({ path: `${at}.transform.request.path`, message: 'cannot be combined with stripPrefix: true (the rewrite sees the whole path; strip the prefix in it)' });
@@ -612,4 +620,14 @@ function hstsValue(h: false | { maxAge?: string; includeSubDomains?: boolean; pr
   if (h?.includeSubDomains) value += '; includeSubDomains';
   if (h?.preload) value += '; preload';
   return value;
+}
+
+/** Some upstream a route may send to signs a Content-Digest (src/upstream/sign.ts): the route buffers its body. */
+function signsContentDigest(upstream: Upstream | TrafficSplit | VersionSelector): boolean {
+  const all = upstream instanceof Upstream
+    ? [upstream]
+    : 'members' in upstream
+      ? upstream.members.map((m) => m.upstream)
+      : [...upstream.map.values(), ...(upstream.fallback ? [upstream.fallback] : [])];
+  return all.some((u) => u.signer?.needsBody === true);
 }

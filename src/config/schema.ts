@@ -16,6 +16,7 @@ import {
   JwtAuthenticatorSchema,
   MtlsAuthenticatorSchema,
 } from '../stages/authenticate/schema.ts';
+import { SignatureAuthenticatorSchema } from '../stages/authenticate/signature-schema.ts';
 import { SecurityHeadersSchema, TransformSchema } from '../stages/transform/schema.ts';
 import { CorsSchema, RouteCorsSchema } from '../stages/cors/schema.ts';
 import { BruteForceSchema, ConcurrencySchema, RateLimitSchema, RedisSchema } from '../stages/rate-limit/schema.ts';
@@ -261,11 +262,7 @@ const Authenticator = Type.Union([
   IntrospectionAuthenticatorSchema,
   ApiKeyAuthenticatorSchema,
   MtlsAuthenticatorSchema,
-  Type.Object({ type: Type.Literal('signature') }, {
-    additionalProperties: true,
-    not: {},
-    [UNSUPPORTED_KEYWORD]: 'not supported yet in this version of Portcullis (HTTP Message Signatures); remove this authenticator',
-  }),
+  SignatureAuthenticatorSchema,
 ]);
 
 export const ConfigSchema = Type.Object(

@@ -6,6 +6,7 @@ import { formatPath, type ConfigIssue } from '../config/errors.ts';
 import { parseDuration } from '../config/units.ts';
 import { statusMatcher } from './health.ts';
 import type { RawUpstreamConfig } from './schema.ts';
+import { buildSigner } from './sign.ts';
 import { Upstream, type HashOn, type UpstreamSpec, type UpstreamTls } from './upstream.ts';
 
 export async function buildUpstream(name: string, u: RawUpstreamConfig, baseDir: string, issues: ConfigIssue[]): Promise<Upstream | undefined> {
@@ -88,8 +89,11 @@ export async function buildUpstream(name: string, u: RawUpstreamConfig, baseDir:
       issues.push({ path: at('tls'), message: 'applies to https:// targets only; every target of this upstream is http://' });
     }
   }
+  const signer = u.sign ? await buildSigner(u.sign, baseDir, at('sign'), issues) : undefined;
   if (issues.length > before) return undefined;
-  return new Upstream(spec);
+  const upstream = new Upstream(spec);
+  upstream.signer = signer;
+  return upstream;
 }
 
 function parseHashOn(text: string): HashOn {

@@ -136,13 +136,24 @@ export class ProxyExchange {
     if (upstream.retries > 0) (this.tried ??= new Set()).add(target);
     ctx.target = target;
     target.active++;
+    // `sign:` (src/upstream/sign.ts): signed per try, the @authority being this try's target.
+    let headers = this.options.headers;
+    if (upstream.signer !== undefined) {
+      try {
+        headers = upstream.signer.sign(this.method, target.origin, this.options.path, headers, this.options.body);
+      } catch (err) {
+        target.active--;
+        breaker?.release();
+        return this.fail(new GatewayError('PCL_INTERNAL', `upstream ${upstream.name}: ${(err as Error).message}`));
+      }
+    }
     const attempt = new Attempt(this, target);
     this.current = attempt;
     target.pool.dispatch(
       {
         path: this.options.path,
         method: this.method as Dispatcher.HttpMethod,
-        headers: this.options.headers,
+        headers,
         body: this.options.body as Readable | null,
         // Replays are this exchange's policy (retries); the pool itself must never re-send a request.
         idempotent: false,

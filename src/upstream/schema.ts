@@ -1,6 +1,7 @@
 /** Config schema of one upstream (`upstreams.<name>`); see docs/upstreams.md. */
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_PATTERN } from '../config/units.ts';
+import { UpstreamSignSchema } from './sign.ts';
 
 const Duration = (description: string, fallback?: string) =>
   Type.String({ pattern: DURATION_PATTERN, description, ...(fallback ? { default: fallback } : {}) });
@@ -119,6 +120,7 @@ export const UpstreamSchema = Type.Object(
     retryBudget: Type.Optional(RetryBudgetSchema),
     circuitBreaker: Type.Optional(CircuitBreakerSchema),
     tls: Type.Optional(UpstreamTlsSchema),
+    sign: Type.Optional(UpstreamSignSchema),
     protocol: Type.Optional(
       Type.Union([Type.Literal('h1'), Type.Literal('h2'), Type.Literal('h2c')], {
         default: 'h1',

@@ -11,6 +11,7 @@ import { createBalancer, type Balanced, type BalanceKind, type Balancer } from '
 import { CircuitBreaker, type BreakerSpec } from './breaker.ts';
 import { HealthChecker, TargetHealth, type ActiveHealthSpec, type PassiveHealthSpec } from './health.ts';
 import { RetryBudget, type RetryBudgetSpec } from './retry.ts';
+import type { RequestSigner } from './sign.ts';
 
 export interface TargetSpec {
   url: string;
@@ -123,6 +124,8 @@ export class Upstream {
   readonly protocol: UpstreamProtocol;
   /** Counters for the metrics: retries sent, retries the budget refused, WebSocket tunnels open now. */
   readonly stats = { retries: 0, retriesDenied: 0, websocketsOpen: 0 };
+  /** Signs every request sent to this upstream (`sign:`, src/upstream/sign.ts), when configured. */
+  signer: RequestSigner | undefined = undefined;
   private readonly balancer: Balancer<Target>;
   private readonly checkers: HealthChecker[] = [];
   private readonly healthAware: boolean;

@@ -48,7 +48,9 @@ export class AuthenticateStage implements Stage {
 
   run(ctx: RequestContext): void | Promise<void> {
     const req = ctx.request;
-    const input: AuthInput = { headers: req.headers, query: ctx.query, socket: req.socket };
+    const input: AuthInput = {
+      headers: req.headers, query: ctx.query, socket: req.socket, method: ctx.method, url: req.url, rawHeaders: req.rawHeaders, secure: ctx.secure, explain: ctx.explain,
+    };
     const failures: string[] = [];
     // A credential given twice is ambiguous: the authenticator would check the first, while the
     // backend, which receives the whole request, might read the other. Refused as invalid.

@@ -21,8 +21,11 @@ import type {
   RawJwtAuthenticator,
   RawMtlsAuthenticator,
 } from './schema.ts';
+import { buildSignature } from './build-signature.ts';
+import type { RawSignatureAuthenticator } from './signature-schema.ts';
+import type { Store } from '../../store/store.ts';
 
-export type RawAuthenticator = RawJwtAuthenticator | RawIntrospectionAuthenticator | RawApiKeyAuthenticator | RawMtlsAuthenticator;
+export type RawAuthenticator = RawJwtAuthenticator | RawIntrospectionAuthenticator | RawApiKeyAuthenticator | RawMtlsAuthenticator | RawSignatureAuthenticator;
 
 export interface AuthBuildContext {
   baseDir: string;
@@ -32,6 +35,8 @@ export interface AuthBuildContext {
   /** server.https.clientCertificates is configured (mtls authenticators need it). */
   clientCertificates: boolean;
   onJwksFetch?: (authenticator: string, outcome: 'ok' | 'error', error?: Error) => void;
+  /** The gateway's store (signature nonces); a process-local one when absent. */
+  store?: Store | undefined;
 }
 
 /** RFC 7518 §3.2: an HMAC key must be at least as long as the hash output. */
@@ -63,6 +68,9 @@ export async function buildAuthenticators(
         break;
       case 'mtls':
         built = buildMtls(name, a, at, ctx);
+        break;
+      case 'signature':
+        built = await buildSignature(name, a, at, `/authenticators/${escapePointer(name)}`, { ...ctx, store: ctx.store });
         break;
     }
     if (built && ctx.issues.length === before) out.set(name, built);
