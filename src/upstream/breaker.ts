@@ -7,6 +7,8 @@
  * The clock is a field so that tests can drive it; nothing here creates a timer.
  */
 
+import { PairWindow } from './window.ts';
+
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
 export interface BreakerSpec {
@@ -18,8 +20,6 @@ export interface BreakerSpec {
   ratio?: { threshold: number; window: number; minCalls: number } | undefined;
 }
 
-const BUCKETS = 10;
-
 export class CircuitBreaker {
   /** Milliseconds, monotonic; replaced by tests. */
   clock: () => number;
@@ -28,17 +28,13 @@ export class CircuitBreaker {
   private consecutive = 0;
   private openedAt = 0;
   private probing = false;
-  // Ratio window: BUCKETS buckets of window/BUCKETS ms each (calls and failures).
-  private readonly calls: Int32Array;
-  private readonly fails: Int32Array;
-  private bucketStart = 0;
-  private bucket = 0;
+  /** Calls and failures over the ratio window (when a ratio is configured). */
+  private readonly window: PairWindow | undefined;
 
   constructor(spec: BreakerSpec, clock: () => number = () => performance.now()) {
     this.spec = spec;
     this.clock = clock;
-    this.calls = new Int32Array(spec.ratio ? BUCKETS : 0);
-    this.fails = new Int32Array(spec.ratio ? BUCKETS : 0);
+    this.window = spec.ratio ? new PairWindow(spec.ratio.window, () => this.clock()) : undefined;
   }
 
   get state(): BreakerState {
@@ -105,41 +101,17 @@ export class CircuitBreaker {
   }
 
   private record(failed: boolean): void {
-    if (!this.spec.ratio) return;
-    this.advance();
-    (this.calls[this.bucket] as number)++;
-    if (failed) (this.fails[this.bucket] as number)++;
+    this.window?.add(1, failed ? 1 : 0);
   }
 
   private ratioExceeded(): boolean {
     const r = this.spec.ratio;
-    if (!r) return false;
-    let calls = 0;
-    let fails = 0;
-    for (let i = 0; i < BUCKETS; i++) {
-      calls += this.calls[i] as number;
-      fails += this.fails[i] as number;
-    }
+    if (!r || this.window === undefined) return false;
+    const [calls, fails] = this.window.totals();
     return calls >= r.minCalls && fails / calls >= r.threshold;
   }
 
-  private advance(): void {
-    const width = (this.spec.ratio as { window: number }).window / BUCKETS;
-    const now = this.clock();
-    const elapsed = Math.floor((now - this.bucketStart) / width);
-    if (elapsed <= 0) return;
-    const steps = Math.min(elapsed, BUCKETS);
-    for (let i = 0; i < steps; i++) {
-      this.bucket = (this.bucket + 1) % BUCKETS;
-      this.calls[this.bucket] = 0;
-      this.fails[this.bucket] = 0;
-    }
-    this.bucketStart += elapsed * width;
-  }
-
   private resetWindow(): void {
-    this.calls.fill(0);
-    this.fails.fill(0);
-    this.bucketStart = this.clock();
+    this.window?.reset();
   }
 }

@@ -12,6 +12,8 @@
  * `1 + ratio` times its normal load, never `1 + retries` times.
  */
 
+import { PairWindow } from './window.ts';
+
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 export interface RetryBudgetSpec {
@@ -23,54 +25,30 @@ export interface RetryBudgetSpec {
   window: number;
 }
 
-const BUCKETS = 10;
-
 export class RetryBudget {
+  /** Milliseconds, monotonic; replaced by tests (the window reads it through a wrapper). */
   clock: () => number;
   private readonly spec: RetryBudgetSpec;
-  private readonly requests = new Float64Array(BUCKETS);
-  private readonly retries = new Float64Array(BUCKETS);
-  private bucket = 0;
-  private bucketStart: number;
+  /** Requests (first tries) and retries over the window. */
+  private readonly window: PairWindow;
 
   constructor(spec: RetryBudgetSpec, clock: () => number = () => performance.now()) {
     this.spec = spec;
     this.clock = clock;
-    this.bucketStart = clock();
+    this.window = new PairWindow(spec.window, () => this.clock());
   }
 
   /** Counts one request (its first try). */
   request(): void {
-    this.advance();
-    (this.requests[this.bucket] as number)++;
+    this.window.add(1, 0);
   }
 
   /** Takes one retry from the budget; false when it is spent. */
   tryRetry(): boolean {
-    this.advance();
-    let requests = 0;
-    let retries = 0;
-    for (let i = 0; i < BUCKETS; i++) {
-      requests += this.requests[i] as number;
-      retries += this.retries[i] as number;
-    }
+    const [requests, retries] = this.window.totals();
     if (retries + 1 > this.spec.minRetries + this.spec.ratio * requests) return false;
-    (this.retries[this.bucket] as number)++;
+    this.window.add(0, 1);
     return true;
-  }
-
-  private advance(): void {
-    const width = this.spec.window / BUCKETS;
-    const now = this.clock();
-    const elapsed = Math.floor((now - this.bucketStart) / width);
-    if (elapsed <= 0) return;
-    const steps = Math.min(elapsed, BUCKETS);
-    for (let i = 0; i < steps; i++) {
-      this.bucket = (this.bucket + 1) % BUCKETS;
-      this.requests[this.bucket] = 0;
-      this.retries[this.bucket] = 0;
-    }
-    this.bucketStart += elapsed * width;
   }
 }
 

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { createLeaf } from '../../src/tls/certs.ts';
 import type { Upstream } from '../../src/upstream/upstream.ts';
 import { makeCerts, rawRequest, startGateway, startUpstream, type CertFiles, type TestGateway, type TestUpstream } from '../helpers/harness.ts';
+import { freePort } from '../helpers/redis.ts';
 
 const client = new Agent({ keepAliveTimeout: 10 });
 after(() => client.close());
@@ -67,14 +68,7 @@ async function rawBackend(onRequest: (socket: net.Socket, line: string) => void)
 }
 
 /** A port with nothing listening on it. */
-async function deadPort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
+const deadPort = freePort;
 
 function config(upstreams: string, routes = ''): string {
   return `
