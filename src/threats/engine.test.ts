@@ -167,6 +167,31 @@ describe('structural fixes (CRS regression analysis, December 2026): an attack c
     for (let i = 0; i < 3; i++) assert.deepEqual(fields(m.inspect(req('/', { headers: [['User-Agent', ua]] }))), []);
     for (let i = 0; i < 3; i++) assert.ok(m.inspect(req('/', { headers: [['User-Agent', '() { :; }; /bin/cat /etc/passwd']] })).blocked);
   });
+  it('a clean name or short value is remembered, with what the detectors read besides it', () => {
+    const m = engine();
+    const withReferer = (target: string, headers: [string, string][] = []): InspectInput => req(target, { headers: [['Referer', 'https://api.example.com/x'], ...headers] });
+    // the parameter name (the RFI include parameters)
+    for (let i = 0; i < 3; i++) assert.deepEqual(fields(m.inspect(req('/s?q=http://files.example.org/a.txt'))), []);
+    assert.deepEqual(fields(m.inspect(req('/s?include_path=http://files.example.org/a.txt'))), ['rfi.include-param@query.include_path']);
+    // the Referer (session fixation needs an outside link)
+    for (let i = 0; i < 3; i++) assert.deepEqual(fields(m.inspect(withReferer('/s?jsessionid=1'))), []);
+    assert.deepEqual(fields(m.inspect(req('/s?jsessionid=1'))), ['session.fixation@query.jsessionid(name)']);
+    // the location (a cookie named like a session id is no fixation; a query parameter is)
+    for (let i = 0; i < 3; i++) assert.deepEqual(fields(m.inspect(req('/s', { headers: [['Cookie', 'phpsessid=1']] }))), []);
+    assert.deepEqual(fields(m.inspect(req('/s?phpsessid=1'))), ['session.fixation@query.phpsessid(name)']);
+    // the host (a URL to another host, paranoia 2)
+    const p2 = engine({ paranoia: 2 });
+    const to = (host: string): InspectInput => ({ ...req('/s?next=http://api.example.com/a'), host });
+    for (let i = 0; i < 3; i++) assert.deepEqual(fields(p2.inspect(to('api.example.com'))), []);
+    assert.deepEqual(fields(p2.inspect(to('other.example.net'))), ['rfi.off-domain-url@query.next']);
+    // a flagged value is judged every time
+    for (let i = 0; i < 3; i++) assert.ok(m.inspect(req('/s?q=%27%20or%201%3D1--')).blocked);
+  });
+  it('custom rules still run on a remembered name or value', () => {
+    const m = engine({ rules: [{ id: 'no-foo', field: /^query\.q$/, match: (v) => v.indexOf('foo'), score: 5, block: true }] });
+    for (let i = 0; i < 3; i++) assert.deepEqual(fields(m.inspect(req('/s?x=foo&q=bar'))), []);
+    for (let i = 0; i < 3; i++) assert.ok(m.inspect(req('/s?x=foo&q=foo')).blocked);
+  });
   it('custom rules still run on a remembered User-Agent', () => {
     const m = engine({ rules: [{ id: 'no-firefox', field: /^header\.user-agent$/, match: (v) => v.indexOf('firefox'), score: 5, block: true }] });
     const ua = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';

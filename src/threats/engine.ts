@@ -122,8 +122,10 @@ export class ThreatEngine {
   private readonly fieldCache = new Map<string, ReadonlySet<string> | null>();
   /** Header values no detector flagged (see `Inspection.value`), by header, host and value. */
   private readonly cleanHeaders = new Set<string>();
-  /** Names (query, cookie and body keys) no detector flagged, with their normalised form (see `Inspection.value`). */
-  private readonly cleanNames = new Map<string, string>();
+  /** Names, and values up to `MEMO_SHORT_VALUE` characters, no detector flagged (see `Inspection.value`), by raw text. */
+  private readonly cleanNames = new Map<string, CleanValue>();
+  /** Hashes of clean names and values seen once: only a second sighting is remembered (see `Inspection.value`). */
+  private readonly seenOnce = new Int32Array(SEEN_SLOTS);
 
   constructor(options: EngineOptions) {
     this.options = options;
@@ -131,7 +133,7 @@ export class ThreatEngine {
   }
 
   inspect(input: InspectInput): Verdict {
-    return new Inspection(this.options, this.extraHeaders, input, this.fieldCache, this.cleanHeaders, this.cleanNames).run();
+    return new Inspection(this.options, this.extraHeaders, input, this.fieldCache, this.cleanHeaders, this.cleanNames, this.seenOnce).run();
   }
 }
 
@@ -152,12 +154,12 @@ class Inspection {
 
   private readonly cleanHeaders: Set<string>;
 
-  private readonly cleanNames: Map<string, string>;
+  private readonly cleanNames: Map<string, CleanValue>;
 
-  /** Values of this request no detector flagged, with their normalised form (created on first use). */
-  private cleanValues: Map<string, string> | undefined;
+  private readonly seenOnce: Int32Array;
 
-  constructor(o: EngineOptions, extraHeaders: ReadonlySet<string>, input: InspectInput, fieldCache: Map<string, ReadonlySet<string> | null>, cleanHeaders: Set<string>, cleanNames: Map<string, string>) {
+  constructor(o: EngineOptions, extraHeaders: ReadonlySet<string>, input: InspectInput, fieldCache: Map<string, ReadonlySet<string> | null>, cleanHeaders: Set<string>, cleanNames: Map<string, CleanValue>, seenOnce: Int32Array) {
+    this.seenOnce = seenOnce;
     this.fieldCache = fieldCache;
     this.cleanHeaders = cleanHeaders;
     this.cleanNames = cleanNames;
@@ -313,18 +315,21 @@ class Inspection {
     // header (hence its exclusions), the host and the paranoia level of this engine; custom rules still run.
     const memo = header !== undefined && (header === 'user-agent' || header === 'referer') && raw.length <= MEMO_MAX_LENGTH ? `${header}\u0000${this.input.host}\u0000${raw}` : undefined;
     if (memo !== undefined && this.cleanHeaders.has(memo)) return this.o.rules.length === 0 || this.customRules(field, key, normalize(raw).value, allowed);
-    // Names and values that repeat (`sku`, `qty` in every element of an array; a query name sent
-    // again; the same value in two fields): one that no detector flagged is not normalised and judged
-    // again. The detectors read the value, its location, whether it is a name, the last segment of its
-    // field (the parameter name the RFI rules look at), the Referer's verdict (session fixation), the
-    // host and the paranoia level; all but the last (fixed per engine) are in the key. Only when no
-    // exclusion applies to the field; names are remembered per engine (bounded, like the headers above),
-    // values within this request only. Custom rules still run, on the remembered normalised value.
-    let seen: string | undefined;
-    if (allowed === null && header === undefined && location !== 'path' && raw.length <= MEMO_MAX_LENGTH) {
-      seen = `${location}\u0000${this.foreignReferer ? 1 : 0}\u0000${key ? this.input.host : ''}\u0000${lastSegment(field)}\u0000${raw}`;
-      const n = key ? this.cleanNames.get(seen) : this.cleanValues?.get(seen);
-      if (n !== undefined) return this.o.rules.length === 0 || this.customRules(field, key, n, allowed);
+    // Names and values that repeat (`sku`, `qty` in every element of an array, the query names of an
+    // API, `status=open`, `lang=en`; the same value in two fields): one that no detector flagged is not
+    // normalised and judged again. The detectors read the value, its location, whether it is a name,
+    // the last segment of its field (the parameter name the RFI rules look at), the Referer's verdict
+    // (session fixation), the host and the paranoia level; all but the last (fixed per engine) are
+    // compared. Only when no exclusion applies to the field. Names (up to MEMO_MAX_LENGTH characters)
+    // and short values (up to MEMO_SHORT_VALUE) are remembered per engine, bounded like the headers
+    // above, once seen clean twice (`seenBefore`). Custom rules still run, on the remembered normalised value.
+    const remember = allowed === null && header === undefined && location !== 'path' && raw.length <= (key ? MEMO_MAX_LENGTH : MEMO_SHORT_VALUE);
+    if (remember) {
+      for (let c = this.cleanNames.get(raw); c !== undefined; c = c.next) {
+        if (c.key === key && c.location === location && c.foreignReferer === this.foreignReferer && c.host === this.input.host && sameLastSegment(field, c.segment)) {
+          return this.o.rules.length === 0 || this.customRules(field, key, c.normalized, allowed);
+        }
+      }
     }
     const norm = normalize(raw);
     const v = norm.value;
@@ -352,13 +357,29 @@ class Inspection {
       if (this.cleanHeaders.size >= MEMO_ENTRIES) this.cleanHeaders.clear();
       this.cleanHeaders.add(memo);
     }
-    if (seen !== undefined && this.findings.length === before && this.score === scoreBefore) {
-      if (key) {
-        if (this.cleanNames.size >= MEMO_ENTRIES) this.cleanNames.clear();
-        this.cleanNames.set(seen, v);
-      } else (this.cleanValues ??= new Map()).set(seen, v);
+    if (remember && this.findings.length === before && this.score === scoreBefore && this.seenBefore(raw)) {
+      const map = this.cleanNames;
+      if (map.size >= MEMO_ENTRIES) map.clear();
+      const prev = map.get(raw);
+      // At most 4 readings of one raw text (`en` as a query value and as a cookie value, …).
+      const next = prev !== undefined && (prev.next === undefined || prev.next.next === undefined || prev.next.next.next === undefined) ? prev : undefined;
+      map.set(raw, { key, location, foreignReferer: this.foreignReferer, host: this.input.host, segment: lastSegment(field), normalized: v, next });
     }
     return this.customRules(field, key, v, allowed);
+  }
+
+  /**
+   * Whether `raw` (probably) was judged clean before: a value that never repeats (an id, a note) is
+   * then not remembered, which would only cost memory and garbage collection. Hash collisions only
+   * decide what is remembered, never a verdict.
+   */
+  private seenBefore(raw: string): boolean {
+    let h = 0x811c9dc5 | 0;
+    for (let i = 0; i < raw.length; i++) h = Math.imul(h ^ raw.charCodeAt(i), 0x01000193);
+    const slot = h & (SEEN_SLOTS - 1);
+    if (this.seenOnce[slot] === h) return true;
+    this.seenOnce[slot] = h;
+    return false;
   }
 
   /** The detectors on one normalised value; false to stop the walk. */
@@ -465,9 +486,36 @@ const EMPTY: ReadonlySet<string> = new Set();
 /** Letters split by single spaces or newlines right before a `:` (a URL scheme a TAB or LF split). */
 const SCHEME_RUN = /[a-z](?:[ \n]?[a-z]){3,11}(?=:)/g;
 
-/** Clean User-Agent / Referer values remembered per engine, and the longest value remembered. */
-const MEMO_ENTRIES = 1024;
+/** Clean User-Agent / Referer values, and clean names and short values, remembered per engine (each map), and the longest one remembered. */
+const MEMO_ENTRIES = 4096;
 const MEMO_MAX_LENGTH = 512;
+/** Slots of the seen-once filter (a power of two). */
+const SEEN_SLOTS = 8192;
+/** Names and values up to this length are remembered across requests (in the same bounded map as names). */
+const MEMO_SHORT_VALUE = 64;
+
+/**
+ * A name or value no detector flagged, with what the detectors read besides it (see `Inspection.value`).
+ * Keyed by the raw value.
+ */
+interface CleanValue {
+  key: boolean;
+  location: Location;
+  foreignReferer: boolean;
+  host: string;
+  /** The field's last segment (`lastSegment`). */
+  segment: string;
+  normalized: string;
+  /** Another reading of the same raw text (another location, field name, …). */
+  next: CleanValue | undefined;
+}
+
+/** Whether `lastSegment(field) === segment`, without slicing. */
+function sameLastSegment(field: string, segment: string): boolean {
+  const at = field.length - segment.length;
+  if (at < 0 || !field.endsWith(segment)) return false;
+  return at === 0 ? !field.includes('.') : field.charCodeAt(at - 1) === 46 && !segment.includes('.');
+}
 
 function lastSegment(field: string): string {
   const dot = field.lastIndexOf('.');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { detectSqli } from './sqli.ts';
+import { detectSqli, sqliPlain } from './sqli.ts';
 
 /** Attacks flagged at paranoia 1 (already decoded, as the engine hands them over). */
 const ATTACKS: readonly string[] = [
@@ -289,4 +289,48 @@ describe('detectSqli performance', () => {
       assert.ok(ratio < 6, `${name}: ratio ${ratio}`);
     });
   }
+});
+
+describe('plain pre-filter (sqliPlain): values that tokenise into words, numbers, one-character operators and commas only', () => {
+  // Attacks one step past the pre-filter's boundary: a keyword, a looked-up name, a number with
+  // letters, a dotted or `$` word, a comment, a doubled operator. The pre-filter must leave each to the parse.
+  const boundary: readonly string[] = [
+    'xp_cmdshell', 'information_schema', 'pg_sleep', 'sysobjects', 'msysobjects', 'tempdb', 'msdb', 'master..sysdatabases',
+    '1e5 union select 1', '1 union select 1,2', '1/**/union/**/select/**/1,2', 'waitfor delay', '1 order by 1--', 'select pg_sleep',
+    '@@version', '2.2250738585072011e-308', '1.e(ascii',
+  ];
+  for (const s of boundary) {
+    it(`left to the parse and flagged: ${JSON.stringify(s)}`, () => {
+      assert.equal(sqliPlain(s, s.length), false);
+      assert.notEqual(detectSqli(s, 1), null);
+    });
+  }
+  it('refuses every character class the tokeniser reads as more than a word, number or one-character operator', () => {
+    for (const s of ["a'b", 'a"b', 'a`b', 'a;b', 'a(b', 'a)b', 'a=b', 'a<b', 'a>b', 'a!b', 'a|b', 'a.b', 'a@b', 'a#b', 'a$b', 'a:b', 'a*b', 'a?b', 'a\\b', 'a{b', 'a}b', 'a--b', 'a&&b', '1a', '0x41', '1_0', 'é', 'a\rb', 'union', 'SELECT', 'Or', 'northwind', 'nvarchar']) {
+      assert.equal(sqliPlain(s, s.length), false, s);
+    }
+  });
+  it('accepts prose without punctuation, paths and lists — and the full parse agrees (no finding below paranoia 3)', () => {
+    const words = ['coffee', 'beans', 'kg', 'a5', 'usb', 'c', 'hub', 'api', 'v1', 'orders', 'ord_42', 'items', 'id', 'name', 'price', 'rock', 'roll', 'x', '_', '1', '42', '2025', '4294967296', 'Desk', 'LAMP'];
+    const seps = [' ', ',', '-', '/', '&', '+', '%', '^', '~', '\n', '\t', ', ', ' - '];
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    let plain = 0;
+    for (let k = 0; k < 3000; k++) {
+      let s = rnd(4) === 0 ? seps[rnd(seps.length)]! : '';
+      for (let i = 1 + rnd(6); i > 0; i--) s += words[rnd(words.length)]! + (i > 1 || rnd(3) === 0 ? seps[rnd(seps.length)]! : '');
+      if (!sqliPlain(s, s.length)) continue;
+      plain++;
+      // paranoia 3 runs the full parse (the pre-filter is for paranoia 1 and 2)
+      const full = detectSqli(s, 3);
+      assert.ok(full === null || full.paranoia >= 3, `${JSON.stringify(s)}: ${JSON.stringify(full)}`);
+      assert.equal(detectSqli(s, 1), null);
+      assert.equal(detectSqli(s, 2), null);
+    }
+    assert.ok(plain > 1000, `${plain} plain samples`);
+    for (const s of ['Coffee beans 1 kg', '/api/v1/orders/ord_42/items', 'id,name,price', 'rock & roll t-shirt', 'USB-C hub']) assert.equal(sqliPlain(s, s.length), true, s);
+  });
 });

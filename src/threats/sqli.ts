@@ -1467,6 +1467,95 @@ function quickBenign(s: string, end: number): boolean {
   return end > 24 || !ALNUM_SUSPECTS.has(s.slice(0, end).toLowerCase());
 }
 
+/**
+ * Whether the value can only tokenise into plain words, numbers, single-character operators and
+ * commas — which no rule of paranoia 1 or 2 judges (proof in the comments below; the tokeniser and the
+ * judges are what this mirrors, so keep them in step). A fast scan instead of a parse, for prose
+ * without punctuation and paths: `Coffee beans 1 kg`, `/api/v1/orders/ord_42/items`, `id,name,price`.
+ *
+ * Allowed: ASCII letters, digits, `_`, whitespace, `,`, and the operators `-` `/` `&` `+` `%` `^` `~`
+ * (each one token of one character: not `--` (a comment), `&&` (a logical operator), `/` before `*`
+ * (not allowed anyway)). A run of word characters is a word when it starts with a letter or `_` (the
+ * tokeniser's word takes the whole run) and must then be no keyword (`KEYWORDS`) and no name the judges
+ * look up (`DANGER_WORDS`, `DB_NAMES`, `ALNUM_SUSPECTS`); a run that starts with a digit must be digits
+ * only (a number: `0x41`, `1e5`, `1_0` are left to the parse). No quote, `;`, `(`, `)`, `=`, `<`, `>`,
+ * `!`, `|`, `.`, `@`, `#`, `$`, `:`, `*`, `?`, `\`, `{`, `}`, backtick, non-ASCII.
+ *
+ * Such a token stream (words, numbers, operators, commas; fold() only drops unary operators) has: no
+ * statement, UNION, logic, comparison, parenthesis, string, comment, variable or function token, so
+ * `anywhere` finds nothing (its word rules need the looked-up names; its number rules are the
+ * paranoia-3 overflow probe and hex / `1.e` forms that need `x` or `.`; its operator rules need `::`,
+ * `->`, `#>`, `<@`, `?|`, `?&`), `statement` is 0, the number context only reaches `afterValue` on an
+ * operator, comma, word or number (an operator there hits only in the quote contexts, which need a
+ * quote) and `comparison` needs a comparison token, and `fragment` needs a multi-character operator,
+ * a comparison, a parenthesis or a keyword. The quote contexts need a quote; the floating-point literal
+ * needs `.`; the typographic-quote reading is paranoia 3 and up.
+ */
+export function sqliPlain(s: string, end: number): boolean {
+  let i = 0;
+  while (i < end) {
+    const c = s.charCodeAt(i);
+    const lower = c | 32;
+    if ((lower >= 97 && lower <= 122) || c === 95) {
+      // a word: the whole run of word characters
+      const start = i;
+      let upper = c >= 65 && c <= 90;
+      i++;
+      for (; i < end; i++) {
+        const d = s.charCodeAt(i);
+        const dl = d | 32;
+        if (dl >= 97 && dl <= 122) {
+          if (d < 97) upper = true;
+        } else if (!((d >= 48 && d <= 57) || d === 95)) break;
+      }
+      if (i < end) {
+        // a run continued by a character of another word class (`.`, `$`, non-ASCII): not plain
+        const d = s.charCodeAt(i);
+        if (d === 46 || d === 36 || d >= 128) return false;
+      }
+      if (i - start > 40) continue; // the tokeniser keeps no text for longer words: no name matches
+      const w = upper ? s.slice(start, i).toLowerCase() : s.slice(start, i);
+      if (KEYWORDS.has(w) || DANGER_WORDS.has(w) || DB_NAMES.has(w) || ALNUM_SUSPECTS.has(w)) return false;
+      continue;
+    }
+    if (c >= 48 && c <= 57) {
+      // a number: digits only
+      i++;
+      while (i < end) {
+        const d = s.charCodeAt(i);
+        if (d >= 48 && d <= 57) i++;
+        else if ((d | 32) >= 97 && (d | 32) <= 122) return false;
+        else if (d === 95 || d === 46 || d === 36 || d >= 128) return false;
+        else break;
+      }
+      continue;
+    }
+    const n1 = i + 1 < end ? s.charCodeAt(i + 1) : 0;
+    switch (c) {
+      case 32:
+      case 10:
+      case 9:
+      case 44: // ,
+      case 47: // / (never before `*`: `*` is not allowed)
+      case 43: // +
+      case 37: // %
+      case 94: // ^
+      case 126: // ~
+        break;
+      case 45: // - (not `--`, `->`: `>` is not allowed)
+        if (n1 === 45) return false;
+        break;
+      case 38: // & (not `&&`)
+        if (n1 === 38) return false;
+        break;
+      default:
+        return false;
+    }
+    i++;
+  }
+  return true;
+}
+
 /** Typographic quotes some collations fold into `'`. */
 const ALT_QUOTES = /[\u2018\u2019\u00b4\u02bc]/;
 
@@ -1601,6 +1690,7 @@ export function detectSqli(value: string, paranoia: 1 | 2 | 3 | 4, maxLength: nu
   const end = Math.min(value.length, maxLength);
   if (end === 0) return null;
   if (paranoia === 1 && quickBenign(value, end)) return null;
+  if (paranoia <= 2 && sqliPlain(value, end)) return null;
   let found = judgeBare(value, end);
   if (found === null || found.hit.pl > 1) {
     for (const quote of QUOTES) {
