@@ -12,6 +12,8 @@
  *   GET  /bans                    current brute-force bans
  *   DELETE /bans/ip/<ip>          lift a ban (also /bans/credential/<fingerprint>)
  *   POST /explain                 run a described request through the pipeline (no proxying)
+ *   POST /selftest                build the running config in-process against a recording upstream
+ *                                 and fire the attack battery at every route (docs/selftest.md)
  *
  * Every endpoint but /healthz and /readyz needs `Authorization: Bearer <server.admin.token>`
  * (compared in constant time). Every change (reload, PUT, unban) is written to the operational log
@@ -32,6 +34,7 @@ import type { ReloadResult } from '../server/gateway-server.ts';
 import { Upstream } from '../upstream/upstream.ts';
 import { explain, ExplainInputError, parseExplainRequest } from './explain.ts';
 import { redactedConfig } from './redact.ts';
+import { runSelftest, type SelftestReport } from '../selftest/selftest.ts';
 
 /** What the admin API needs of the running server. */
 export interface AdminHost {
@@ -51,6 +54,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 export class AdminServer {
   readonly server: http.Server;
   private readonly host: AdminHost;
+  /** The self-test under way: a second POST /selftest waits for it instead of starting another. */
+  private selftest: Promise<SelftestReport> | undefined;
 
   private constructor(host: AdminHost) {
     this.host = host;
@@ -149,6 +154,22 @@ export class AdminServer {
           const colon = rest.indexOf(':');
           return { kind: colon === -1 ? rest : rest.slice(0, colon) === 'cred' ? 'credential' : rest.slice(0, colon), id: rest.slice(colon + 1), ttlMs };
         }));
+      }
+      case '/selftest': {
+        if (!only(method, ['POST'], res, requestId)) return;
+        const loaded = host.gateway.loaded;
+        if (loaded === undefined) {
+          return sendProblem(res, new GatewayError('PCL_ADMIN_UNAVAILABLE', 'no loaded config to test', { detail: 'This gateway was built without a loaded config.' }), requestId);
+        }
+        this.selftest ??= runSelftest(loaded).finally(() => (this.selftest = undefined));
+        let report: SelftestReport;
+        try {
+          report = await this.selftest;
+        } catch (err) {
+          return sendProblem(res, new GatewayError('PCL_ADMIN_UNAVAILABLE', `self-test failed to run: ${(err as Error).message}`, { detail: 'The self-test could not build or start its gateway.' }), requestId);
+        }
+        audit(host.logger, 'selftest', peer, { ok: report.ok, fail: report.summary.fail });
+        return sendJson(res, 200, report);
       }
       case '/explain': {
         if (!only(method, ['POST'], res, requestId)) return;

@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { newApiKey } from '../auth/api-key.ts';
 import { importOpenApiCommand } from './import-openapi.ts';
+import { LINT_FORMATS, lintCommand, type LintFormat } from '../lint/lint.ts';
+import { selftestCommand } from '../selftest/command.ts';
 import { explain, parseExplainRequest } from '../admin/explain.ts';
 import { buildGatewayFromFile } from '../config/gateway.ts';
 import { ConfigError, formatIssue } from '../config/errors.ts';
@@ -32,6 +34,13 @@ Usage:
   portcullis explain --config FILE --request 'GET /path' [-H 'name: value']... [-d BODY] [--client-ip IP]
                                       run a described request through the pipeline (no proxying)
                                       and print its decision record; exit 0 forward, 1 reject
+  portcullis lint --config FILE [--strict] [--format text|json]
+                                      report valid but risky settings (rule id, path, problem, fix);
+                                      exit 0, or 1 with --strict and a warning (docs/lint.md)
+  portcullis selftest --config FILE [--format text|json]
+                                      build the config in-process against a local recording
+                                      upstream and fire an attack battery at every route;
+                                      exit 0 all pass, 1 any failure (docs/selftest.md)
   portcullis --help | --version
 
 Options:
@@ -43,6 +52,8 @@ Options:
   --upstream NAME     import-openapi: the routes' upstream (default: named after the API's title)
   --auth NAME         import-openapi: the routes' authenticator, or public (default: the names
                       of the operations' security schemes)
+  --strict            lint: exit 1 when there is any warning (info findings never fail)
+  --format text|json  lint, selftest: the output format (default: text)
   -h, --help          this text
   -v, --version       the version
 
@@ -68,6 +79,8 @@ export async function main(argv: string[]): Promise<number> {
         header: { type: 'string', short: 'H', multiple: true },
         body: { type: 'string', short: 'd' },
         'client-ip': { type: 'string' },
+        strict: { type: 'boolean' },
+        format: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -105,6 +118,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`portcullis: --${importOption} belongs to "portcullis import-openapi"\n`);
     return 2;
   }
+  const lintOption = (['strict', 'format'] as const).find((o) => values[o] !== undefined);
+  if (lintOption !== undefined && command !== 'lint' && !(lintOption === 'format' && command === 'selftest')) {
+    process.stderr.write(`portcullis: --${lintOption} belongs to "portcullis lint"\n`);
+    return 2;
+  }
   const keyOption = (['consumer', 'prefix', 'pepper-env'] as const).find((o) => values[o] !== undefined);
   if (keyOption !== undefined) {
     process.stderr.write(`portcullis: --${keyOption} belongs to "portcullis keys new"\n`);
@@ -121,6 +139,16 @@ export async function main(argv: string[]): Promise<number> {
       return validate(configFile);
     case 'start':
       return start(configFile);
+    case 'lint': {
+      const format = values.format ?? 'text';
+      if (!(LINT_FORMATS as readonly string[]).includes(format)) {
+        process.stderr.write(`portcullis: --format takes text or json (got ${JSON.stringify(format)})\n`);
+        return 2;
+      }
+      return lintCommand(configFile, { strict: values.strict === true, format: format as LintFormat });
+    }
+    case 'selftest':
+      return selftestCommand(configFile, values.format);
     case 'explain':
       return explainCommand(configFile, values.request, values.header ?? [], values.body, values['client-ip']);
     default:

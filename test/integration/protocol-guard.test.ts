@@ -206,6 +206,20 @@ const REJECTS: RejectCase[] = [
   },
   { name: 'chunk data longer than its size', payload: `POST /api/x HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n`, status: 400, code: 'PCL_REQUEST_BAD', bodyError: true },
   { name: 'absolute-form request target', payload: `GET http://evil.example/api/x HTTP/1.1\r\n${H}\r\n`, status: 400, code: 'PCL_REQUEST_BAD_PATH' },
+  // A rejected request closes the connection: a request pipelined behind it is never handled (found by
+  // `portcullis selftest`: before the fix, the second request went to the upstream).
+  {
+    name: 'a request pipelined behind a rejected one',
+    payload: `GET http://evil.example/api/x HTTP/1.1\r\n${H}\r\nGET /api/x HTTP/1.1\r\n${H}\r\n`,
+    status: 400,
+    code: 'PCL_REQUEST_BAD_PATH',
+  },
+  {
+    name: 'a request pipelined behind a duplicate Host',
+    payload: `GET /api/x HTTP/1.1\r\n${H}Host: other\r\n\r\nPOST /api/x HTTP/1.1\r\n${H}Content-Length: 5\r\n\r\nhello`,
+    status: 400,
+    code: 'PCL_REQUEST_DUPLICATE_HOST',
+  },
 ];
 
 async function assertRejected(c: RejectCase, useTls: boolean): Promise<void> {
