@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants as http2constants, Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { performance } from 'node:perf_hooks';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { CompiledRoute, Gateway, VersionSelector } from '../config/gateway.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
@@ -18,7 +19,7 @@ import { Upstream } from '../upstream/upstream.ts';
 import { TrafficSplit } from '../upstream/split.ts';
 import { normalizeIp, resolveClientIp } from './client-ip.ts';
 import { connectionTokens, forwardedNode, isValidRequestId, REQUEST_SKIP } from './forwarding.ts';
-import { destroyResponse, sendError, toGatewayError, type AnyResponse } from './respond.ts';
+import { destroyResponse, isClosing, sendError, toGatewayError, type AnyResponse } from './respond.ts';
 import { BodyAbortedError, readBody } from './body.ts';
 import { renderInto } from '../stages/transform/transform.ts';
 import { rewritePath } from '../stages/transform/path.ts';
@@ -69,6 +70,11 @@ interface HeadInfo {
 }
 
 export function handleRequest(runtime: Runtime, req: AnyRequest, res: AnyResponse, secure: boolean, expectContinue: boolean): void {
+  // A request pipelined behind one answered with `Connection: close`: dropped, never handled.
+  if (req.httpVersionMajor !== 2 && isClosing(req.socket as Socket)) {
+    req.socket.destroySoon?.();
+    return;
+  }
   const gateway = runtime.gateway;
   const settings = gateway.settings;
   const startedAt = performance.now();

@@ -1,5 +1,6 @@
 /** Writing rejections: RFC 9457 problem+json with the stable code and the request id, nothing else. */
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Http2ServerResponse } from 'node:http2';
 import { ERROR_CODES } from '../errors/codes.ts';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
@@ -8,6 +9,17 @@ import type { RequestContext } from '../pipeline/context.ts';
 import type { SecurityHeaderList } from '../stages/transform/security-headers.ts';
 
 export type AnyResponse = ServerResponse | Http2ServerResponse;
+
+/**
+ * HTTP/1 connections whose last answer said `Connection: close` (a rejection that leaves the framing
+ * or the connection untrustworthy). Node's parser may already have read a request pipelined behind the
+ * rejected one: it must never be handled (`isClosing`), only dropped with the connection.
+ */
+const closing = new WeakSet<Socket>();
+
+export function isClosing(socket: Socket | null | undefined): boolean {
+  return socket != null && closing.has(socket);
+}
 
 export function toGatewayError(err: unknown): GatewayError {
   if (isGatewayError(err)) return err;
@@ -48,7 +60,10 @@ export function sendError(res: AnyResponse, err: GatewayError, options: ErrorRes
   if (ctx?.responseHeaders) Object.assign(headers, ctx.responseHeaders);
   if (err.headers) Object.assign(headers, err.headers);
   const isH1 = (res as ServerResponse).shouldKeepAlive !== undefined;
-  if (isH1 && options.close) headers.connection = 'close';
+  if (isH1 && options.close) {
+    headers.connection = 'close';
+    closing.add((res as ServerResponse).socket as Socket);
+  }
   (res as ServerResponse).writeHead(ERROR_CODES[err.code].status, headers);
   res.end(body);
 }
