@@ -1347,8 +1347,11 @@ async function main(): Promise<number> {
     );
     const results: Measurement[] = [];
     for (let round = 1; round <= flags.rounds; round++) {
+      // Each round starts one target later: every target runs in every position of the round, so a
+      // slot that is systematically disturbed (or favoured) does not land on the same target.
+      const order = targets.map((_, i) => targets[(i + round - 1) % targets.length] as Target);
       for (const method of flags.methods) {
-        for (const t of targets) {
+        for (const t of order) {
           if (interrupted) throw new Error('interrupted');
           for (const c of children) if (!alive(c)) throw new Error(`${c.name} (pid ${c.pid}) died:\n${c.tail}`);
           const m = await measureUndisturbed(t, method, upstream, flags, round);

@@ -299,12 +299,13 @@ describe('admin config: reload and PUT /config', () => {
     assert.equal(await get(s, '/open/a', h), 429, 'the same budget after the reload');
   });
 
-  it('reload under load: a steady stream of requests while the config changes ten times and one invalid config is pushed — zero failures, slow requests complete', async () => {
+  it('reload under load: steady HTTP and HTTPS traffic while the config changes ten times (routes, limits, certificate) and one invalid config is pushed — zero failures, slow requests complete', async () => {
     const slow = await startUpstream((req, res) => {
       setTimeout(() => res.end('slow'), 300).unref();
     });
-    try {
-      const base = (limit: number, n: number): string => config(upstream.url, `  - name: slow
+    const certs = await makeCerts({ v1: ['localhost'], v2: ['localhost'] });
+    const leaf = (n: number) => certs.files[n % 2 === 0 ? 'v1' : 'v2']!;
+    const base = (limit: number, n: number): string => config(upstream.url, `  - name: slow
     match: { path: /slow }
     auth: public
     upstream: slowpoke
@@ -312,9 +313,15 @@ describe('admin config: reload and PUT /config', () => {
     match: { path: /gen${n} }
     auth: public
     upstream: backend
-`, limit).replace('upstreams:\n', `upstreams:\n  slowpoke: { targets: [${slow.url}], timeout: 5s }\n`);
-      await writeFile(s.file, base(100_000, 0));
-      assert.equal((await adminCall(s, 'POST', '/config/reload')).status, 200);
+`, limit)
+      .replace('upstreams:\n', `upstreams:\n  slowpoke: { targets: [${slow.url}], timeout: 5s }\n`)
+      .replace('server:\n', `server:\n  https:\n    host: 127.0.0.1\n    port: 0\n    http2: false\n    certificates: [{ cert: ${JSON.stringify(leaf(n).cert)}, key: ${JSON.stringify(leaf(n).key)} }]\n`);
+    const t = await startFromFile(base(100_000, 0));
+    const httpsPort = t.server.port('https');
+    const { X509Certificate } = await import('node:crypto');
+    const fp = { v1: new X509Certificate(await readFile(certs.files.v1!.cert)).fingerprint256, v2: new X509Certificate(await readFile(certs.files.v2!.cert)).fingerprint256 };
+    const seenCerts = new Set<string>();
+    try {
       let stop = false;
       const failures: string[] = [];
       let sent = 0;
@@ -322,24 +329,41 @@ describe('admin config: reload and PUT /config', () => {
         while (!stop && sent < 5000) {
           sent++;
           try {
-            const code = await get(s, '/open/load');
+            const code = await get(t, '/open/load');
             if (code !== 200) failures.push(String(code));
           } catch (err) {
             failures.push((err as Error).message);
           }
         }
       };
+      // HTTPS, a new connection each time: each handshake sees the certificate in effect.
+      const tlsLoop = async (): Promise<void> => {
+        while (!stop && sent < 5000) {
+          sent++;
+          try {
+            const socket = tls.connect({ port: httpsPort, host: '127.0.0.1', servername: 'localhost', ca: certs.ca.pem });
+            await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+            seenCerts.add(socket.getPeerX509Certificate()?.fingerprint256 ?? '');
+            socket.write('GET /open/tls HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+            let text = '';
+            for await (const chunk of socket) text += String(chunk);
+            if (!text.startsWith('HTTP/1.1 200')) failures.push(`https: ${text.slice(0, 40)}`);
+          } catch (err) {
+            failures.push(`https: ${(err as Error).message}`);
+          }
+        }
+      };
       const slowOnes = Array.from({ length: 5 }, () =>
-        request(`http://127.0.0.1:${s.port}/slow`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() })));
-      const loops = [loop(), loop(), loop(), loop()];
+        request(`http://127.0.0.1:${t.port}/slow`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() })));
+      const loops = [loop(), loop(), loop(), tlsLoop()];
       for (let n = 1; n <= 10; n++) {
         await sleep(60);
-        await writeFile(s.file, base(100_000 + n, n));
-        const r = await adminCall(s, 'POST', '/config/reload');
+        await writeFile(t.file, base(100_000 + n, n));
+        const r = await adminCall(t, 'POST', '/config/reload');
         assert.equal(r.status, 200, r.text);
         if (n === 5) {
-          await writeFile(s.file, base(100_000, n).replace('timeout: 5s', 'timeout: forever'));
-          const bad = await adminCall(s, 'POST', '/config/reload');
+          await writeFile(t.file, base(100_000, n).replace('timeout: 5s', 'timeout: forever'));
+          const bad = await adminCall(t, 'POST', '/config/reload');
           assert.equal(bad.status, 422, 'the invalid one is reported');
         }
       }
@@ -348,11 +372,14 @@ describe('admin config: reload and PUT /config', () => {
       const slowResults = await Promise.all(slowOnes);
       assert.deepEqual(failures, []);
       assert.ok(sent > 50, `only ${sent} requests sent`);
+      assert.deepEqual([...seenCerts].sort(), [fp.v1, fp.v2].sort(), 'both certificates served as they rotated');
       assert.deepEqual(slowResults, Array.from({ length: 5 }, () => ({ status: 200, body: 'slow' })), 'in-flight slow requests finish on the old config');
-      assert.equal(await get(s, '/gen10'), 200, 'the last good config is in effect');
-      assert.equal(await get(s, '/gen5'), 404);
+      assert.equal(await get(t, '/gen10'), 200, 'the last good config is in effect');
+      assert.equal(await get(t, '/gen5'), 404);
     } finally {
+      await t.close();
       await slow.close();
+      await certs.cleanup();
     }
   });
 
