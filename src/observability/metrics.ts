@@ -12,12 +12,79 @@ import client from 'prom-client';
 import type { Gateway } from '../config/gateway.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'TRACE']);
+const METHOD_NAMES = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'TRACE', 'OTHER'];
+const METHOD_INDEX = new Map(METHOD_NAMES.map((m, i) => [m, i]));
+const OTHER_METHOD = METHOD_NAMES.length - 1;
+/** `0xx` (no answer: the client went away) to `5xx`. */
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 const SEP = '\u0000';
 const NO_ROUTE = '(none)';
 
 /** Seconds; from 0.5 ms (a cache-hit JWT route on loopback) to 30 s (the default request timeout). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/**
+ * A latency histogram kept as plain arrays per label set: an observation is a bucket search and
+ * three additions, with no label hashing (prom-client's own histogram hashes its labels on every
+ * observation, a few µs per request). prom-client formats it like any metric: it only asks `get()`.
+ */
+interface Series {
+  readonly labels: Readonly<Record<string, string>>;
+  /** Per-bucket (not cumulative) counts; the last one is +Inf. */
+  readonly buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+class FastHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly name: string;
+  readonly help: string;
+  private readonly all: Series[] = [];
+
+  constructor(name: string, help: string, registry: client.Registry) {
+    this.name = name;
+    this.help = help;
+    registry.registerMetric(this as unknown as client.Metric);
+  }
+
+  series(labels: Record<string, string>): Series {
+    const s: Series = { labels, buckets: new Float64Array(LATENCY_BUCKETS.length + 1), sum: 0, count: 0 };
+    this.all.push(s);
+    return s;
+  }
+
+  static observe(s: Series, seconds: number): void {
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > (LATENCY_BUCKETS[i] as number)) i++;
+    (s.buckets[i] as number)++;
+    s.sum += seconds;
+    s.count++;
+  }
+
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: { labels: Record<string, string | number>; value: number; metricName: string }[] }> {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    for (const s of this.all) {
+      let cumulative = 0;
+      for (let i = 0; i <= LATENCY_BUCKETS.length; i++) {
+        cumulative += s.buckets[i] as number;
+        values.push({ labels: { ...s.labels, le: i < LATENCY_BUCKETS.length ? (LATENCY_BUCKETS[i] as number) : '+Inf' }, value: cumulative, metricName: `${this.name}_bucket` });
+      }
+      values.push({ labels: { ...s.labels }, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { ...s.labels }, value: s.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    for (const s of this.all) {
+      s.buckets.fill(0);
+      s.sum = 0;
+      s.count = 0;
+    }
+  }
+}
 
 /** Counts by a composite label key (label values joined by NUL). */
 class KeyedCounts {
@@ -43,15 +110,16 @@ export class GatewayMetrics {
   private gateway: () => Gateway;
   private connections: ConnectionGauges | undefined;
 
-  private readonly requests = new KeyedCounts();
+  /** route → upstream → counts by method × status class (no string building per request). */
+  private readonly requests = new Map<string, Map<string, Float64Array>>();
   private readonly rejections = new KeyedCounts();
   private readonly rateLimited = new KeyedCounts();
   private readonly auth = new KeyedCounts();
   private readonly notes = new KeyedCounts();
-  private readonly total: client.Histogram<'route'>;
-  private readonly upstreamLatency: client.Histogram<'route' | 'upstream'>;
-  private readonly totalChildren = new Map<string, client.Histogram.Internal<'route'>>();
-  private readonly upstreamChildren = new Map<string, client.Histogram.Internal<'route' | 'upstream'>>();
+  private readonly total: FastHistogram;
+  private readonly upstreamLatency: FastHistogram;
+  private readonly totalSeries = new Map<string, Series>();
+  private readonly upstreamSeries = new Map<string, Map<string, Series>>();
   private readonly loopDelay: ReturnType<typeof monitorEventLoopDelay>;
 
   constructor(gateway: () => Gateway) {
@@ -63,8 +131,26 @@ export class GatewayMetrics {
     this.loopDelay.enable();
 
     const self = this;
-    counterFrom(registry, 'portcullis_requests_total', 'Requests answered, by route, method, status class and upstream.',
-      ['route', 'method', 'status', 'upstream'], this.requests);
+    new client.Counter({
+      name: 'portcullis_requests_total',
+      help: 'Requests answered, by route, method, status class and upstream.',
+      labelNames: ['route', 'method', 'status', 'upstream'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [route, byUpstream] of self.requests) {
+          for (const [upstream, counts] of byUpstream) {
+            for (let i = 0; i < counts.length; i++) {
+              const n = counts[i] as number;
+              if (n === 0) continue;
+              const method = METHOD_NAMES[Math.floor(i / STATUS_CLASSES.length)] as string;
+              const status = STATUS_CLASSES[i % STATUS_CLASSES.length] as string;
+              this.inc({ route, method, status, upstream }, n);
+            }
+          }
+        }
+      },
+    });
     counterFrom(registry, 'portcullis_rejections_total',
       'Requests a stage rejected (decision deny) or would have rejected (shadow-deny), by stage and error code.',
       ['stage', 'code', 'decision'], this.rejections);
@@ -76,20 +162,12 @@ export class GatewayMetrics {
     counterFrom(registry, 'portcullis_notes_total', 'Noteworthy events of requests: store fallbacks, consumer tiers, retries.',
       ['note'], this.notes);
 
-    this.total = new client.Histogram({
-      name: 'portcullis_request_duration_seconds',
-      help: 'Time from the request head to the end of the answer, by route.',
-      labelNames: ['route'],
-      buckets: LATENCY_BUCKETS,
-      registers: [registry],
-    });
-    this.upstreamLatency = new client.Histogram({
-      name: 'portcullis_upstream_duration_seconds',
-      help: 'Time from sending the request upstream to the end of the upstream answer, by route and upstream.',
-      labelNames: ['route', 'upstream'],
-      buckets: LATENCY_BUCKETS,
-      registers: [registry],
-    });
+    this.total = new FastHistogram('portcullis_request_duration_seconds', 'Time from the request head to the end of the answer, by route.', registry);
+    this.upstreamLatency = new FastHistogram(
+      'portcullis_upstream_duration_seconds',
+      'Time from sending the request upstream to the end of the upstream answer, by route and upstream.',
+      registry,
+    );
 
     new client.Gauge({
       name: 'portcullis_event_loop_delay_seconds',
@@ -220,10 +298,20 @@ export class GatewayMetrics {
   /** Called once per finished request (also for requests refused before routing). */
   observe(ctx: RequestContext, now: number): void {
     const route = ctx.route?.name ?? NO_ROUTE;
-    const method = METHODS.has(ctx.method) ? ctx.method : 'OTHER';
-    const status = ctx.status === 0 ? '0xx' : `${Math.floor(ctx.status / 100)}xx`;
+    const method = METHOD_INDEX.get(ctx.method) ?? OTHER_METHOD;
+    const statusClass = ctx.status >= 100 && ctx.status < 600 ? Math.floor(ctx.status / 100) : 0;
     const upstream = ctx.upstream?.name ?? '';
-    this.requests.add(route + SEP + method + SEP + status + SEP + upstream);
+    let byUpstream = this.requests.get(route);
+    if (byUpstream === undefined) {
+      byUpstream = new Map();
+      this.requests.set(route, byUpstream);
+    }
+    let counts = byUpstream.get(upstream);
+    if (counts === undefined) {
+      counts = new Float64Array(METHOD_NAMES.length * STATUS_CLASSES.length);
+      byUpstream.set(upstream, counts);
+    }
+    (counts[method * STATUS_CLASSES.length + statusClass] as number)++;
 
     const decisions = ctx.decisions;
     for (let i = 0; i < decisions.length; i++) {
@@ -234,7 +322,7 @@ export class GatewayMetrics {
       }
       if (d.decision === 'deny' || d.decision === 'shadow-deny') {
         this.rejections.add(d.stage + SEP + (d.code ?? '') + SEP + d.decision);
-        if (d.stage === 'rateLimit' || d.stage === 'rate-limit' || d.stage === 'concurrency' || d.stage === 'abuseGuard' || d.stage === 'abuse-guard') {
+        if (d.stage === 'rate-limit' || d.stage === 'pre-auth-limit' || d.stage === 'concurrency' || d.stage === 'abuse-guard') {
           this.rateLimited.add(route + SEP + d.stage + SEP + d.decision);
         }
       }
@@ -246,20 +334,24 @@ export class GatewayMetrics {
     const notes = ctx.notes;
     if (notes !== undefined) for (const n of notes) this.notes.add(noteKind(n));
 
-    let h = this.totalChildren.get(route);
+    let h = this.totalSeries.get(route);
     if (h === undefined) {
-      h = this.total.labels(route);
-      this.totalChildren.set(route, h);
+      h = this.total.series({ route });
+      this.totalSeries.set(route, h);
     }
-    h.observe((now - ctx.startedAt) / 1000);
+    FastHistogram.observe(h, (now - ctx.startedAt) / 1000);
     if (ctx.upstreamMs >= 0 && upstream !== '') {
-      const key = route + SEP + upstream;
-      let u = this.upstreamChildren.get(key);
-      if (u === undefined) {
-        u = this.upstreamLatency.labels(route, upstream);
-        this.upstreamChildren.set(key, u);
+      let byUpstream = this.upstreamSeries.get(route);
+      if (byUpstream === undefined) {
+        byUpstream = new Map();
+        this.upstreamSeries.set(route, byUpstream);
       }
-      u.observe(ctx.upstreamMs / 1000);
+      let u = byUpstream.get(upstream);
+      if (u === undefined) {
+        u = this.upstreamLatency.series({ route, upstream });
+        byUpstream.set(upstream, u);
+      }
+      FastHistogram.observe(u, ctx.upstreamMs / 1000);
     }
   }
 

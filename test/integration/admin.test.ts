@@ -181,6 +181,13 @@ describe('admin API', () => {
     assert.ok(value(/^portcullis_rejections_total\{stage="request",code="PCL_ROUTE_NOT_FOUND",decision="deny"\}/) >= 1);
     assert.ok(value(/^portcullis_auth_total\{authenticator="keys",outcome="success"\}/) >= 3);
     assert.ok(value(/^portcullis_request_duration_seconds_count\{route="open"\}/) >= 5);
+    assert.equal(
+      value(/^portcullis_request_duration_seconds_bucket\{route="open",le="\+Inf"\}/),
+      value(/^portcullis_request_duration_seconds_count\{route="open"\}/),
+      'the +Inf bucket holds every observation',
+    );
+    assert.ok(value(/^portcullis_upstream_duration_seconds_count\{route="open",upstream="backend"\}/) >= 5);
+    assert.match(r.text, /^# TYPE portcullis_request_duration_seconds histogram$/m);
     assert.ok(value(/^portcullis_upstream_target_healthy\{upstream="backend"/) === 1);
     assert.match(r.text, /^portcullis_event_loop_delay_seconds\{quantile="0.99"\}/m);
     assert.match(r.text, /^portcullis_open_connections\{listener="http"\}/m);
