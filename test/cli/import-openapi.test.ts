@@ -3,36 +3,18 @@
  * own `validate` command inside a minimal config, and serve requests validated by the document.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
+import { cli as run, ROOT, type Run } from '../helpers/cli.ts';
 import { plainConfig, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers/harness.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = path.join(ROOT, 'bin', 'portcullis.js');
 const ORDERS = path.join(ROOT, 'test', 'fixtures', 'openapi', 'orders.yaml');
 const STORE = path.join(ROOT, 'test', 'fixtures', 'openapi', 'store.json');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[], cwd = ROOT): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const [code] = (await once(child, 'close')) as [number | null];
-  return { code, stdout, stderr };
-}
+const cli = (args: string[], cwd = ROOT): Promise<Run> => run(args, { cwd });
 
 interface Route {
   name: string;
