@@ -141,6 +141,8 @@ interface Flags {
   /** Pin the proxies to CPU 1 and everything else (load generator, upstream, redis) to CPU 0. */
   pin: boolean;
   retries: number;
+  /** Measure each feature target right next to its baseline, N pairs per method (0: rounds mode). */
+  paired: number;
 }
 
 const HELP = `npm run bench -- [options]        (or: node bench/proxy.ts [options])
@@ -167,6 +169,10 @@ Options:
                     to CPU 0 (Linux, taskset): the proxy has a core of its own, so its throughput is
                     bounded by its own CPU cost and scheduling noise between processes mostly goes
                     away; use it to compare features of the same proxy
+  --paired N        instead of rounds over all targets: for every feature cost target whose two targets
+                    are selected, N pairs per method of the feature and its baseline measured back to
+                    back (order alternating), reported as the median of the per-pair ratios with a 95%
+                    bootstrap confidence interval and a verdict: met, not met, or inconclusive (1..200)
   --profile DIR     run the proxies (minimal and Portcullis) under --cpu-prof, writing .cpuprofile files to DIR
                     (summarise them with: node bench/profile-summary.ts DIR/*.cpuprofile)
   -h, --help        this text`;
@@ -186,6 +192,7 @@ function parseFlags(argv: string[]): Flags {
       'max-other': { type: 'string', default: '0.2' },
       pin: { type: 'boolean', default: false },
       retries: { type: 'string', default: '3' },
+      paired: { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -220,6 +227,7 @@ function parseFlags(argv: string[]): Flags {
     maxOther: num('max-other', values['max-other'], 0, 64, false),
     pin: values.pin ?? false,
     retries: num('retries', values.retries, 0, 10, true),
+    paired: values.paired === '0' ? 0 : num('paired', values.paired, 1, 200, true),
   };
 }
 
@@ -544,6 +552,8 @@ interface Measurement {
   otherCores: number | null;
   /** How many times this measurement was taken (repeats when other workloads disturbed it). */
   attempts: number;
+  /** --paired: the feature target (its goal) this measurement was taken for. */
+  pair?: string;
 }
 
 const recorder = new LatencyRecorder();
@@ -1115,7 +1125,76 @@ const FEATURE_TARGETS: { goal: string; of: TargetKey; to: TargetKey; min: number
   { goal: 'memory-store limits cost < 5% (vs the same JWT route without limits)', of: 'limits-memory', to: 'jwt-rs256-cache', min: 0.95 },
   { goal: 'Redis-store limits cost < 25% (vs the same JWT route without limits)', of: 'limits-redis', to: 'jwt-rs256-cache', min: 0.75 },
   { goal: 'a 100,000-entry deny list costs < 3% (vs the same route without ipFilter)', of: 'ipfilter-100k', to: 'portcullis', min: 0.97 },
+  { goal: 'OpenAPI validation (1 KiB JSON body) costs < 10% (vs the same route without)', of: 'openapi', to: 'portcullis', min: 0.9 },
 ];
+
+/** A deterministic PRNG (mulberry32) for the bootstrap, so a report can be recomputed from its JSON. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Median of `values` and a 95% percentile-bootstrap confidence interval of it (10,000 resamples). */
+function medianWithCi(values: number[]): { median: number; lo: number; hi: number } {
+  const v = values.filter((x) => Number.isFinite(x));
+  if (v.length === 0) return { median: NaN, lo: NaN, hi: NaN };
+  const rnd = mulberry32(20_261_202);
+  const medians: number[] = [];
+  const sample: number[] = new Array<number>(v.length);
+  for (let b = 0; b < 10_000; b++) {
+    for (let i = 0; i < v.length; i++) sample[i] = v[Math.floor(rnd() * v.length)] as number;
+    medians.push(median(sample));
+  }
+  medians.sort((x, y) => x - y);
+  return { median: median(v), lo: medians[Math.floor(0.025 * medians.length)] as number, hi: medians[Math.floor(0.975 * medians.length)] as number };
+}
+
+interface PairedVerdict {
+  goal: string;
+  method: Method;
+  pairs: number;
+  min: number;
+  /** Per-pair throughput ratio (feature / baseline): median and 95% CI. */
+  throughput: { median: number; lo: number; hi: number };
+  /** Per-pair ratio of baseline CPU per request to the feature's (the throughput a CPU-bound proxy would reach). */
+  cpu: { median: number; lo: number; hi: number };
+  verdict: 'met' | 'not met' | 'inconclusive';
+}
+
+/**
+ * --paired: a verdict per feature target and method from the per-pair ratios. Met when the whole
+ * 95% interval of the throughput ratio is at or above the target; not met when it is wholly below;
+ * inconclusive otherwise (more pairs, or a quieter machine, would decide).
+ */
+function pairedVerdicts(results: Measurement[], methods: Method[]): PairedVerdict[] {
+  const out: PairedVerdict[] = [];
+  for (const t of FEATURE_TARGETS) {
+    for (const method of methods) {
+      const mine = results.filter((m) => m.pair === t.goal && m.method === method);
+      const rounds = [...new Set(mine.map((m) => m.round))];
+      const tput: number[] = [];
+      const cpu: number[] = [];
+      for (const r of rounds) {
+        const a = mine.find((m) => m.round === r && m.target === t.of);
+        const b = mine.find((m) => m.round === r && m.target === t.to);
+        if (!a || !b) continue;
+        tput.push(a.rps / b.rps);
+        if (a.cpu.server && b.cpu.server) cpu.push(b.cpu.server.usPerRequest / a.cpu.server.usPerRequest);
+      }
+      if (tput.length === 0) continue;
+      const throughput = medianWithCi(tput);
+      const verdict = throughput.lo >= t.min ? 'met' : throughput.hi < t.min ? 'not met' : 'inconclusive';
+      out.push({ goal: t.goal, method, pairs: tput.length, min: t.min, throughput, cpu: medianWithCi(cpu), verdict });
+    }
+  }
+  return out;
+}
 
 function featureVerdicts(comparisons: Comparison[]): { goal: string; method: Method; ratio: number; cost: number; met: boolean; cpuPerRequestRatio: number }[] {
   const out: { goal: string; method: Method; ratio: number; cost: number; met: boolean; cpuPerRequestRatio: number }[] = [];
@@ -1346,7 +1425,34 @@ async function main(): Promise<number> {
         `about ${Math.ceil((count * perMeasurement) / 60)} min`,
     );
     const results: Measurement[] = [];
-    for (let round = 1; round <= flags.rounds; round++) {
+    const pairTargets = FEATURE_TARGETS.filter((t) => targets.some((x) => x.key === t.of) && targets.some((x) => x.key === t.to));
+    if (flags.paired > 0 && pairTargets.length === 0) throw new Error('--paired: no feature target has both of its targets selected');
+    for (let round = 1; flags.paired > 0 && round <= flags.paired; round++) {
+      // Pair after pair, the feature target and its baseline back to back; the order within a pair
+      // alternates, and each round starts one pair later.
+      for (const method of flags.methods) {
+        for (let i = 0; i < pairTargets.length; i++) {
+          const p = pairTargets[(i + round - 1) % pairTargets.length] as (typeof pairTargets)[number];
+          const keys = round % 2 === 1 ? [p.of, p.to] : [p.to, p.of];
+          for (const key of keys) {
+            if (interrupted) throw new Error('interrupted');
+            for (const c of children) if (!alive(c)) throw new Error(`${c.name} (pid ${c.pid}) died:\n${c.tail}`);
+            const t = targets.find((x) => x.key === key) as Target;
+            const m = await measureUndisturbed(t, method, upstream, flags, round);
+            m.pair = p.goal;
+            results.push(m);
+          }
+          const last = results.slice(-2);
+          const a = last.find((x) => x.target === p.of) as Measurement;
+          const b = last.find((x) => x.target === p.to) as Measurement;
+          log(
+            `  pair ${round}/${flags.paired} ${method.padEnd(4)} ${LABELS[p.of].padEnd(LABEL_WIDTH)} / ${LABELS[p.to].padEnd(LABEL_WIDTH)} ` +
+              `${fmt(a.rps / b.rps, 3)}  (${fmtInt(a.rps)} / ${fmtInt(b.rps)} req/s; CPU/req ${fmt(a.cpu.server?.usPerRequest ?? NaN, 1)} / ${fmt(b.cpu.server?.usPerRequest ?? NaN, 1)} µs)`,
+          );
+        }
+      }
+    }
+    for (let round = 1; flags.paired === 0 && round <= flags.rounds; round++) {
       // Each round starts one target later: every target runs in every position of the round, so a
       // slot that is systematically disturbed (or favoured) does not land on the same target.
       const order = targets.map((_, i) => targets[(i + round - 1) % targets.length] as Target);
@@ -1391,7 +1497,8 @@ async function main(): Promise<number> {
     // --- report ---
     const summaries = summarise(results, targets, flags.methods);
     const comparisons = compare(results, summaries, flags.methods);
-    const report = renderReport(machine, flags, summaries, comparisons, checks);
+    const paired = flags.paired > 0 ? pairedVerdicts(results, flags.methods) : [];
+    const report = renderReport(machine, flags, summaries, comparisons, checks, paired);
     process.stdout.write(`${report}\n`);
 
     if (flags.json) {
@@ -1403,7 +1510,7 @@ async function main(): Promise<number> {
       const features = featureVerdicts(comparisons);
       await writeFile(
         file,
-        `${JSON.stringify({ version: 1, date: new Date().toISOString(), machine, options: flags, summary: summaries, comparisons, target, features, checks, measurements: results }, null, 2)}\n`,
+        `${JSON.stringify({ version: 1, date: new Date().toISOString(), machine, options: flags, summary: summaries, comparisons, target, features, paired, checks, measurements: results }, null, 2)}\n`,
       );
       log(`bench: wrote ${path.relative(process.cwd(), file)}`);
     }
@@ -1427,7 +1534,7 @@ function targetVerdict(comparisons: Comparison[]): { goal: string; met: boolean 
   };
 }
 
-function renderReport(machine: Machine, flags: Flags, summaries: Summary[], comparisons: Comparison[], checks: Record<string, unknown>): string {
+function renderReport(machine: Machine, flags: Flags, summaries: Summary[], comparisons: Comparison[], checks: Record<string, unknown>, paired: PairedVerdict[]): string {
   const out: string[] = [];
   out.push('');
   out.push(`Portcullis proxy benchmark — ${new Date().toISOString()}`);
@@ -1500,6 +1607,26 @@ function renderReport(machine: Machine, flags: Flags, summaries: Summary[], comp
         `  ${f.method.padEnd(4)} ${f.goal}: ${f.met ? 'MET' : 'NOT MET'} (ratio ${fmt(f.ratio, 3)}, cost ${fmt(f.cost * 100, 1)}%, CPU/req ${fmt(f.cpuPerRequestRatio, 2)})`,
       );
     }
+  }
+  if (paired.length > 0) {
+    out.push('');
+    out.push(`paired feature cost targets (${flags.paired} back-to-back pairs per method; median of the per-pair ratios [95% bootstrap CI];`);
+    out.push('met = the whole interval at or above the target, not met = wholly below, inconclusive = it straddles the target)');
+    out.push(
+      table(
+        ['method', 'goal', 'pairs', 'throughput ratio [95% CI]', 'CPU-bound ratio [95% CI]', 'target', 'verdict'],
+        paired.map((p) => [
+          p.method,
+          p.goal,
+          String(p.pairs),
+          `${fmt(p.throughput.median, 3)} [${fmt(p.throughput.lo, 3)}..${fmt(p.throughput.hi, 3)}]`,
+          `${fmt(p.cpu.median, 3)} [${fmt(p.cpu.lo, 3)}..${fmt(p.cpu.hi, 3)}]`,
+          `>= ${fmt(p.min, 2)}`,
+          p.verdict.toUpperCase(),
+        ]),
+        [false, false, true, true, true, true, false],
+      ),
+    );
   }
   out.push('');
   out.push(`checks: ${JSON.stringify(checks)}`);
