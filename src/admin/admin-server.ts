@@ -14,8 +14,11 @@
  *   POST /explain                 run a described request through the pipeline (no proxying)
  *   POST /selftest                build the running config in-process against a recording upstream
  *                                 and fire the attack battery at every route (docs/selftest.md)
+ *   GET  /live                    the dashboard's live data: last 15 minutes per second, recent rejections
+ *   GET  /events                  the same, one `tick` per second (text/event-stream)
+ *   GET  /, /assets/*             the dashboard (docs/dashboard.md): static files, no token, strict CSP
  *
- * Every endpoint but /healthz and /readyz needs `Authorization: Bearer <server.admin.token>`
+ * Every endpoint but /healthz, /readyz and the dashboard's static files needs `Authorization: Bearer <server.admin.token>`
  * (compared in constant time). Every change (reload, PUT, unban) is written to the operational log
  * as an audit record (`"audit": {...}`). Errors are problem+json like the gateway's own.
  */
@@ -35,6 +38,8 @@ import { Upstream } from '../upstream/upstream.ts';
 import { explain, ExplainInputError, parseExplainRequest } from './explain.ts';
 import { redactedConfig } from './redact.ts';
 import { runSelftest, type SelftestReport } from '../selftest/selftest.ts';
+import type { LiveRecorder } from '../observability/live.ts';
+import { DASHBOARD_CSP, loadDashboard, type Asset } from './dashboard-assets.ts';
 
 /** What the admin API needs of the running server. */
 export interface AdminHost {
@@ -46,6 +51,17 @@ export interface AdminHost {
   readonly draining: boolean;
   readonly lastReload: ReloadResult | undefined;
   reload(source: { file: string } | { text: string; baseDir: string; source: string }, reason: string): Promise<ReloadResult>;
+  /** Live data for the dashboard (GET /live, /events); undefined where this process serves no traffic (cluster primary). */
+  readonly live?: LiveRecorder | undefined;
+}
+
+/** Open GET /events streams, at most this many at once. */
+const MAX_STREAMS = 32;
+
+interface EventStream {
+  readonly res: ServerResponse;
+  readonly authorization: string | undefined;
+  seq: number;
 }
 
 const MAX_BODY = 1024 * 1024;
@@ -56,6 +72,10 @@ export class AdminServer {
   private readonly host: AdminHost;
   /** The self-test under way: a second POST /selftest waits for it instead of starting another. */
   private selftest: Promise<SelftestReport> | undefined;
+  /** The dashboard's files (url path → file), read at start; undefined when not built. */
+  private assets: Map<string, Asset> | undefined;
+  private readonly streams = new Set<EventStream>();
+  private ticker: NodeJS.Timeout | undefined;
 
   private constructor(host: AdminHost) {
     this.host = host;
@@ -68,8 +88,10 @@ export class AdminServer {
     });
   }
 
-  static async start(host: AdminHost, address: { host: string; port: number }): Promise<AdminServer> {
+  /** `options.dashboardDir`: where the built dashboard is (default dashboard/dist/ of the package). */
+  static async start(host: AdminHost, address: { host: string; port: number }, options: { dashboardDir?: string } = {}): Promise<AdminServer> {
     const self = new AdminServer(host);
+    self.assets = await loadDashboard(options.dashboardDir);
     await new Promise<void>((resolve, reject) => {
       self.server.once('error', reject);
       self.server.listen(address.port, address.host, () => {
@@ -88,6 +110,9 @@ export class AdminServer {
   }
 
   async close(): Promise<void> {
+    if (this.ticker !== undefined) clearInterval(this.ticker);
+    for (const s of this.streams) s.res.end();
+    this.streams.clear();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -107,6 +132,10 @@ export class AdminServer {
     if (pathname === '/readyz') {
       if (!only(method, ['GET', 'HEAD'], res, requestId)) return;
       return host.draining ? sendJson(res, 503, { status: 'draining' }) : sendJson(res, 200, { status: 'ready', hash: host.gateway.loaded?.hash ?? null });
+    }
+    if (pathname === '/' || pathname === '/index.html' || pathname.startsWith('/assets/')) {
+      if (only(method, ['GET', 'HEAD'], res, requestId)) this.serveAsset(pathname === '/index.html' ? '/' : pathname, method, res, requestId);
+      return;
     }
     const admin = host.gateway.settings.admin;
     if (admin === undefined || !tokenMatches(req.headers.authorization, admin.token)) {
@@ -139,6 +168,21 @@ export class AdminServer {
         const result = await host.reload({ file }, 'admin POST /config/reload');
         audit(host.logger, 'config.reload', peer, { ok: result.ok, hash: result.hash, errors: result.errors.length });
         return sendJson(res, result.ok ? 200 : 422, result);
+      }
+      case '/live': {
+        if (!only(method, ['GET'], res, requestId)) return;
+        if (host.live === undefined) return noLive(res, requestId);
+        return sendJson(res, 200, host.live.snapshot());
+      }
+      case '/events': {
+        if (!only(method, ['GET'], res, requestId)) return;
+        if (host.live === undefined) return noLive(res, requestId);
+        if (this.streams.size >= MAX_STREAMS) {
+          return sendProblem(res, new GatewayError('PCL_ADMIN_UNAVAILABLE', 'too many event streams', { detail: `At most ${MAX_STREAMS} open GET /events streams.` }), requestId);
+        }
+        const after = Number(new URLSearchParams(q === -1 ? '' : url.slice(q + 1)).get('after'));
+        this.openStream(req, res, Number.isSafeInteger(after) && after >= 0 ? after : host.live.lastSeq);
+        return;
       }
       case '/routes':
         if (!only(method, ['GET'], res, requestId)) return;
@@ -207,6 +251,59 @@ export class AdminServer {
     sendProblem(res, new GatewayError('PCL_ADMIN_NOT_FOUND', `no admin endpoint ${pathname.slice(0, 128)}`), requestId);
   }
 
+  private serveAsset(pathname: string, method: string, res: ServerResponse, requestId: string): void {
+    const headers = { 'content-security-policy': DASHBOARD_CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY', 'cross-origin-opener-policy': 'same-origin', 'cross-origin-resource-policy': 'same-origin' };
+    if (this.assets === undefined) {
+      const body = problemBody('PCL_ADMIN_UNAVAILABLE', requestId, 'The dashboard is not built: run `npm run build:dashboard` (npm install and npm ci run it), then restart.');
+      res.writeHead(503, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-request-id': requestId, ...headers });
+      res.end(body);
+      return;
+    }
+    const asset = this.assets.get(pathname);
+    if (asset === undefined) return sendProblem(res, new GatewayError('PCL_ADMIN_NOT_FOUND', `no dashboard file ${pathname.slice(0, 128)}`), requestId);
+    res.writeHead(200, {
+      'content-type': asset.type,
+      'content-length': asset.body.length,
+      'cache-control': asset.immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+      ...headers,
+    });
+    res.end(method === 'HEAD' ? undefined : asset.body);
+  }
+
+  /** GET /events: a `tick` every second while the client stays (fetch() with the token; EventSource cannot send it). */
+  private openStream(req: IncomingMessage, res: ServerResponse, after: number): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'x-accel-buffering': 'no' });
+    res.write('retry: 2000\n\n');
+    const stream: EventStream = { res, authorization: req.headers.authorization, seq: after };
+    this.streams.add(stream);
+    res.on('close', () => {
+      this.streams.delete(stream);
+      if (this.streams.size === 0 && this.ticker !== undefined) {
+        clearInterval(this.ticker);
+        this.ticker = undefined;
+      }
+    });
+    if (this.ticker === undefined) {
+      this.ticker = setInterval(() => this.tick(), 1000);
+      this.ticker.unref();
+    }
+  }
+
+  private tick(): void {
+    const live = this.host.live;
+    const admin = this.host.gateway.settings.admin;
+    for (const s of this.streams) {
+      // A reload may have rotated the token: streams opened with the old one end.
+      if (live === undefined || admin === undefined || !tokenMatches(s.authorization, admin.token)) {
+        s.res.end();
+        continue;
+      }
+      const data = live.tick(s.seq);
+      s.seq = data.lastSeq;
+      s.res.write(`event: tick\ndata: ${JSON.stringify(data)}\n\n`);
+    }
+  }
+
   private configView(): unknown {
     const g = this.host.gateway;
     return {
@@ -256,8 +353,11 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 }
 
 function routesView(g: Gateway): unknown {
+  // The match as configured, redacted like GET /config (a header match may name a secret value).
+  const raw = g.loaded ? (redactedConfig(g.loaded) as { routes?: { match?: unknown }[] }).routes : undefined;
   return g.routes.map((r) => ({
     name: r.name,
+    match: raw?.[r.index]?.match ?? null,
     mode: r.mode,
     auth: r.authNames,
     stages: [...r.ipFilter, ...r.stages].map((s) => ({ name: s.name, mode: s.mode })),
@@ -284,6 +384,10 @@ function upstreamsView(g: Gateway): unknown {
       targets: u.targets.map((t) => ({ origin: t.origin, weight: t.weight, healthy: t.health.available(now), activeHealthy: t.health.activeHealthy })),
     };
   });
+}
+
+function noLive(res: ServerResponse, requestId: string): void {
+  sendProblem(res, new GatewayError('PCL_ADMIN_UNAVAILABLE', 'no live data in this process', { detail: 'With server.workers > 1 the live data is kept by each worker; see docs/dashboard.md.' }), requestId);
 }
 
 function audit(logger: Logger, action: string, peer: string, detail: Record<string, unknown>): void {

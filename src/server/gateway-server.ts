@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AdminServer, type AdminHost } from '../admin/admin-server.ts';
 import { GatewayMetrics } from '../observability/metrics.ts';
+import { LiveRecorder } from '../observability/live.ts';
 import { Tracing } from '../observability/tracing.ts';
 import type { AddressInfo } from 'node:net';
 import { buildGateway, type Gateway } from '../config/gateway.ts';
@@ -43,6 +44,8 @@ export class GatewayServer implements AdminHost {
   metrics: GatewayMetrics | undefined;
   /** The admin listener (server.admin at start). */
   admin: AdminServer | undefined;
+  /** Live data for the admin dashboard (kept when the admin listener runs). */
+  live: LiveRecorder | undefined;
   private watcher: FSWatcher | undefined;
 
   private constructor(runtime: Runtime) {
@@ -67,6 +70,11 @@ export class GatewayServer implements AdminHost {
       });
       runtime.accessLog = observedAccessLog(runtime.accessLog, (ctx, now) => metrics.observe(ctx, now));
       self.metrics = metrics;
+    }
+    if (gateway.settings.admin && options.admin !== false) {
+      const live = new LiveRecorder();
+      runtime.accessLog = observedAccessLog(runtime.accessLog, (ctx, now) => live.observe(ctx, now));
+      self.live = live;
     }
     const tracing = runtime.tracing;
     if (tracing.exporting) runtime.accessLog = observedAccessLog(runtime.accessLog, (ctx, now) => tracing.finish(ctx, now));
