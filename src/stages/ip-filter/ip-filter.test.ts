@@ -216,18 +216,23 @@ describe('list files', () => {
     }
     for (let i = 0; i < 5_000; i++) lines.push(`2001:db8:${rnd(65536).toString(16)}:${rnd(65536).toString(16)}::/64`);
     await writeFile(path.join(dir, 'big.txt'), `${lines.join('\n')}\n`);
+    // CPU time of this process, not wall time: on a loaded CI machine (tests run two at a time on two
+    // cores) the wall clock also counts the time other processes held the CPU.
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const decide = await filterOf({ denyFile: 'big.txt' });
-    const loadMs = performance.now() - t0;
+    const c1 = process.cpuUsage(c0);
+    const loadMs = (c1.user + c1.system) / 1000;
+    const wallMs = performance.now() - t0;
     const t1 = performance.now();
     const n = 200_000;
     let denied = 0;
     for (let i = 0; i < n; i++) if (decide(`${128 + (i & 63)}.${(i >> 6) & 255}.${i & 255}.1`) !== 'allow') denied++;
     const lookupUs = ((performance.now() - t1) * 1000) / n;
-    process.stdout.write(`# 100,000-entry deny file: built in ${loadMs.toFixed(0)} ms; ${lookupUs.toFixed(2)} µs per check\n`);
+    process.stdout.write(`# 100,000-entry deny file: built in ${loadMs.toFixed(0)} ms of CPU (${wallMs.toFixed(0)} ms wall); ${lookupUs.toFixed(2)} µs per check\n`);
     assert.equal(denied, 0, 'nothing above 127.x is in the list');
     assert.equal(verdict(decide, '127.0.0.1'), 'allow');
-    assert.ok(loadMs < 1000, `loaded in ${loadMs.toFixed(0)} ms`);
+    assert.ok(loadMs < 1000, `loaded in ${loadMs.toFixed(0)} ms of CPU`);
     assert.ok(lookupUs < 20, `${lookupUs.toFixed(2)} µs per check`);
   });
 });
