@@ -1,5 +1,5 @@
 /**
- * Summarises V8 .cpuprofile files (from `node --cpu-prof`, e.g. `npm run bench -- --profile DIR`):
+ * Summarises V8 .cpuprofile files (from `node --cpu-prof`, e.g. `npm run bench:proxy -- --profile DIR`):
  * where the time went by area (gateway code, undici, pino, Node internals, GC, idle), the top
  * functions by self time, and the gateway's own functions by self and by total (inclusive) time.
  *

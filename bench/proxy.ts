@@ -1,5 +1,5 @@
 /**
- * The reproducible proxy benchmark (`npm run bench`, see docs/performance.md).
+ * The reproducible proxy benchmark (`npm run bench:proxy`, see docs/performance.md).
  *
  * Starts, each as its own child process on 127.0.0.1 (port 0):
  *   - the upstream            bench/upstream.ts       (node:http, 47-byte JSON)
@@ -145,7 +145,7 @@ interface Flags {
   paired: number;
 }
 
-const HELP = `npm run bench -- [options]        (or: node bench/proxy.ts [options])
+const HELP = `npm run bench:proxy -- [options]  (or: node bench/proxy.ts [options])
 
 Measures Portcullis against a direct upstream and a minimal undici proxy. See docs/performance.md.
 

@@ -39,6 +39,7 @@ const PEERS = [
   'haproxy-sec',
   'minimal',
   'fastify',
+  'raw',
   'portcullis',
   'portcullis-full',
   'portcullis-1w-free',
@@ -54,6 +55,7 @@ const LABELS: Record<Peer, string> = {
   'haproxy-sec': 'HAProxy + JWT + 2 limits + body limit',
   minimal: 'node:http + undici Pool',
   fastify: 'fastify + @fastify/http-proxy',
+  raw: 'node:http + raw socket client (ref.)',
   portcullis: 'Portcullis, auth: public',
   'portcullis-full': 'Portcullis, full pipeline',
   'portcullis-1w-free': 'Portcullis, 1 process, unpinned',
@@ -461,6 +463,8 @@ interface WrkResult {
   non2xx: number;
   socketErrors: number;
   cpuUsPerReq: number;
+  /** Resident set of the peer (and its worker processes) right after the run, MB. */
+  rssMb: number;
 }
 
 function toMs(v: string, unit: string): number {
@@ -488,7 +492,7 @@ function runWrk(url: string, method: Method, seconds: number, flags: Flags, toke
   });
 }
 
-function parseWrk(out: string): Omit<WrkResult, 'cpuUsPerReq'> {
+function parseWrk(out: string): Omit<WrkResult, 'cpuUsPerReq' | 'rssMb'> {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN);
   const pct = (p: string): number => {
@@ -708,8 +712,9 @@ async function main(): Promise<number> {
       } else if (peer === 'node-self') {
         const c = startChild(peer, process.execPath, [path.join(ROOT, 'bench/upstream.ts'), '0'], cpu);
         running.push({ peer, child: c, port: await waitForLine(c, READY_RE) });
-      } else if (peer === 'minimal' || peer === 'fastify') {
-        const c = startChild(peer, process.execPath, [path.join(ROOT, `bench/${peer === 'minimal' ? 'minimal-proxy' : 'fastify-proxy'}.ts`), origin, '0', '128'], cpu);
+      } else if (peer === 'minimal' || peer === 'fastify' || peer === 'raw') {
+        const script = { minimal: 'minimal-proxy', fastify: 'fastify-proxy', raw: 'raw-proxy' }[peer];
+        const c = startChild(peer, process.execPath, [path.join(ROOT, `bench/${script}.ts`), origin, '0', '128'], cpu);
         running.push({ peer, child: c, port: await waitForLine(c, READY_RE) });
       } else if (peer === 'nginx') {
         const port = await freePort();
@@ -777,12 +782,12 @@ async function main(): Promise<number> {
           const out = await runWrk(url, method, flags.duration, flags, token, dir);
           const c1 = cpuMs(pid);
           const w = parseWrk(out);
-          const res: WrkResult = { ...w, cpuUsPerReq: ((c1 - c0) * 1000) / w.requests };
+          const res: WrkResult = { ...w, cpuUsPerReq: ((c1 - c0) * 1000) / w.requests, rssMb: rssMb(pid) };
           const list = sat.get(key(r.peer, method)) ?? [];
           list.push(res);
           sat.set(key(r.peer, method), list);
           process.stderr.write(
-            `round ${round + 1} ${method.padEnd(4)} ${LABELS[r.peer].padEnd(40)} ${fmtInt(res.rps).padStart(7)} req/s  p50 ${fmt(res.p50)} ms  p99 ${fmt(res.p99)} ms  CPU ${fmt(res.cpuUsPerReq, 1)} µs/req${res.non2xx || res.socketErrors ? `  non-2xx ${res.non2xx} socket errors ${res.socketErrors}` : ''}\n`,
+            `round ${round + 1} ${method.padEnd(4)} ${LABELS[r.peer].padEnd(40)} ${fmtInt(res.rps).padStart(7)} req/s  p50 ${fmt(res.p50)} ms  p99 ${fmt(res.p99)} ms  CPU ${fmt(res.cpuUsPerReq, 1)} µs/req  RSS ${fmt(res.rssMb, 0)} MB${res.non2xx || res.socketErrors ? `  non-2xx ${res.non2xx} socket errors ${res.socketErrors}` : ''}\n`,
           );
         }
       }
@@ -853,6 +858,7 @@ async function main(): Promise<number> {
         const list = sat.get(key(r.peer, m)) ?? [];
         row.push(fmtInt(satMedian(r.peer, m, (w) => w.rps)), `${fmtInt(Math.min(...list.map((w) => w.rps)))}..${fmtInt(Math.max(...list.map((w) => w.rps)))}`, fmt(satMedian(r.peer, m, (w) => w.cpuUsPerReq), 1));
       }
+      row.push(fmt(Math.max(...flags.methods.flatMap((m) => (sat.get(key(r.peer, m)) ?? []).map((w) => w.rssMb))), 0));
       for (const m of flags.methods) {
         if (flags.rate > 0 && r.peer !== 'direct') {
           const add50 = (pacedMedian(r.peer, m, (x) => x.p50) - pacedMedian('direct', m, (x) => x.p50)) * 1000;
@@ -864,6 +870,7 @@ async function main(): Promise<number> {
     }
     const header = ['peer'];
     for (const m of flags.methods) header.push(`${m} req/s`, `${m} min..max`, `${m} CPU µs/req`);
+    header.push('max RSS MB');
     for (const m of flags.methods) header.push(`${m} added p50 / p99 at ${flags.rate}/s`);
     lines.push(table(header, rows));
     lines.push('');

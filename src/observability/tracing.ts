@@ -14,10 +14,9 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Tracer } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, TracerProvider, type IdGenerator } from '@opentelemetry/sdk-trace';
+import { createRequire } from 'node:module';
+import type { Attributes, Tracer } from '@opentelemetry/api';
+import type { IdGenerator, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { RequestContext } from '../pipeline/context.ts';
 
 export interface TracingSettings {
@@ -37,6 +36,31 @@ export interface TraceState {
   parentSpanId: string | undefined;
   sampled: boolean;
   tracestate: string | undefined;
+}
+
+/**
+ * The OpenTelemetry SDK and OTLP exporter, loaded only when spans are exported (`tracing.otlpEndpoint`):
+ * a gateway without tracing never pays their ~7 MB of resident memory or their load time. All four
+ * packages are loaded the same way (CommonJS), so the SDK and this module share one API instance.
+ */
+interface Otel {
+  api: typeof import('@opentelemetry/api');
+  sdk: typeof import('@opentelemetry/sdk-trace');
+  resources: typeof import('@opentelemetry/resources');
+  exporter: typeof import('@opentelemetry/exporter-trace-otlp-http');
+}
+let otelModules: Otel | undefined;
+function otel(): Otel {
+  if (otelModules === undefined) {
+    const require = createRequire(import.meta.url);
+    otelModules = {
+      api: require('@opentelemetry/api') as Otel['api'],
+      sdk: require('@opentelemetry/sdk-trace') as Otel['sdk'],
+      resources: require('@opentelemetry/resources') as Otel['resources'],
+      exporter: require('@opentelemetry/exporter-trace-otlp-http') as Otel['exporter'],
+    };
+  }
+  return otelModules;
 }
 
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -82,16 +106,19 @@ export class Tracing {
   private readonly chosen = new ChosenIds();
   private readonly provider: TracerProvider | undefined;
   private readonly tracer: Tracer | undefined;
+  private readonly api: Otel['api'] | undefined;
 
   constructor(settings: TracingSettings) {
     this.settings = settings;
     if (settings.endpoint !== '') {
-      this.provider = new TracerProvider({
-        resource: resourceFromAttributes({ 'service.name': settings.serviceName }),
+      const { api, sdk, resources, exporter } = otel();
+      this.api = api;
+      this.provider = new sdk.TracerProvider({
+        resource: resources.resourceFromAttributes({ 'service.name': settings.serviceName }),
         idGenerator: this.chosen,
         spanProcessors: [
-          new BatchSpanProcessor({
-            exporter: new OTLPTraceExporter({ url: settings.endpoint, timeoutMillis: 5000 }),
+          new sdk.BatchSpanProcessor({
+            exporter: new exporter.OTLPTraceExporter({ url: settings.endpoint, timeoutMillis: 5000 }),
             maxQueueSize: 4096,
             maxExportBatchSize: 512,
             scheduledDelayMillis: 1000,
@@ -139,7 +166,9 @@ export class Tracing {
   finish(ctx: RequestContext, now: number): void {
     const t = ctx.trace;
     const tracer = this.tracer;
-    if (t === undefined || !t.sampled || tracer === undefined) return;
+    const api = this.api;
+    if (t === undefined || !t.sampled || tracer === undefined || api === undefined) return;
+    const { trace, ROOT_CONTEXT, TraceFlags, SpanKind, SpanStatusCode } = api;
     const origin = performance.timeOrigin;
     const parent = t.parentSpanId !== undefined
       ? trace.setSpanContext(ROOT_CONTEXT, { traceId: t.traceId, spanId: t.parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: true })
