@@ -7,81 +7,26 @@
  * DASHBOARD_DOCS_SCREENSHOTS=1 they are also copied to docs/images/dashboard-*.png.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { request } from 'undici';
 import { AdminServer } from '../../src/admin/admin-server.ts';
-import { DASHBOARD_DIST } from '../../src/admin/dashboard-assets.ts';
 import { newApiKey } from '../../src/auth/api-key.ts';
-import { buildGateway } from '../../src/config/gateway.ts';
-import { loadConfigFile } from '../../src/config/load.ts';
-import { GatewayServer } from '../../src/server/gateway-server.ts';
-import { startUpstream, type TestUpstream } from '../helpers/harness.ts';
+import type { GatewayServer } from '../../src/server/gateway-server.ts';
+import { assertDashboardPrerequisites, DASHBOARD_TOKEN, startDashboardGateway, until } from '../helpers/dashboard.ts';
+import type { TestUpstream } from '../helpers/harness.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'dashboard');
 const DOCS_IMAGES = path.join(ROOT, 'docs', 'images');
-const TOKEN = 'dashboard-admin-token-0123456789abcdef';
+const TOKEN = DASHBOARD_TOKEN;
 const key = newApiKey();
-
-function config(upstreamUrl: string): string {
-  return `
-server:
-  http: { host: 127.0.0.1, port: 0, redirectToHttps: false }
-  admin: { host: 127.0.0.1, port: 0, token: "\${DASHBOARD_ADMIN_TOKEN}" }
-  trustedProxies: [127.0.0.1]
-logging: { level: info, accessLog: "off" }
-metrics: { prometheus: true }
-authenticators:
-  keys:
-    type: apiKey
-    consumers: [{ id: alpha, keyHash: "${key.keyHash}" }]
-defaults:
-  bruteForce: { maxFailures: 2, per: 10s, ban: 60s, by: [ip] }
-upstreams:
-  backend: { targets: [${upstreamUrl}], timeout: 5s }
-routes:
-  - name: open
-    match: { path: /open/* }
-    auth: public
-    upstream: backend
-  - name: keyed
-    match: { path: /keyed, methods: [GET, POST] }
-    auth: keys
-    upstream: backend
-  - name: shadowed
-    match: { path: /shadow }
-    auth: keys
-    mode: shadow
-    upstream: backend
-`;
-}
-
-/** Polls `fn` until it returns a truthy value (or throws after `ms`). */
-async function until<T>(what: string, fn: () => Promise<T> | T, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
-    await sleep(100);
-  }
-}
 
 describe('admin dashboard in headless Chromium', () => {
   let upstream: TestUpstream;
@@ -142,18 +87,8 @@ describe('admin dashboard in headless Chromium', () => {
 
   before(async () => {
     // Fails (never skips) without the browser or the built dashboard: .ci/run and `npm ci` provide both.
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
-    assert.ok(existsSync(path.join(DASHBOARD_DIST, 'index.html')), 'the dashboard is not built: npm run build:dashboard');
-    process.env.DASHBOARD_ADMIN_TOKEN = TOKEN;
-    upstream = await startUpstream();
-    dir = await mkdtemp(path.join(os.tmpdir(), 'pcl-dashboard-'));
-    file = path.join(dir, 'portcullis.yaml');
-    goodConfig = config(upstream.url);
-    await writeFile(file, goodConfig);
-    const sink = new Writable({ write: (_c, _e, cb) => cb() });
-    server = await GatewayServer.start(await buildGateway(await loadConfigFile(file)), { logger: pino({ level: 'info' }, sink), accessLog: { write() {}, flush: async () => {} } });
-    port = server.addresses().find((a) => a.name === 'http')?.port ?? 0;
-    base = `http://127.0.0.1:${server.admin!.port()}`;
+    assertDashboardPrerequisites(CHROMIUM, 'apt-get install chromium');
+    ({ upstream, server, dir, file, goodConfig, port, base } = await startDashboardGateway(key));
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     page = await context.newPage();
