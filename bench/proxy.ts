@@ -974,7 +974,7 @@ async function startOtlpSink(): Promise<{ url: string; close(): void }> {
 }
 
 async function startPortcullis(name: string, configFile: string, flags: Flags): Promise<{ child: Child; port: number }> {
-  const child = startChild(name, [...profileFlags(name, flags), path.join(ROOT, 'src/cli/main.ts'), 'start', '--config', configFile], { holdStdin: false });
+  const child = startChild(name, [...profileFlags(name, flags), '--max-semi-space-size=16', '--heap-growing-percent=50', path.join(ROOT, 'src/cli/main.ts'), 'start', '--config', configFile], { holdStdin: false });
   const port = await waitForPort(child, 'stderr', /listening on http:\/\/127\.0\.0\.1:(\d+)/, 20_000);
   return { child, port };
 }

@@ -64,6 +64,8 @@ const LABELS: Record<Peer, string> = {
 /** Peers that are not pinned to CPU 1 (they compare one process with two on both cores). */
 const UNPINNED: ReadonlySet<Peer> = new Set(['portcullis-1w-free', 'portcullis-2w-free']);
 const METHODS = ['GET', 'POST'] as const;
+/** What bin/portcullis.js (`portcullis start`) runs Node with; --young-default drops it. */
+let PORTCULLIS_NODE_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=50'];
 type Method = (typeof METHODS)[number];
 
 interface Flags {
@@ -96,6 +98,9 @@ const HELP = `npm run bench -- [options]     (or: node bench/suite.ts [options])
   --no-pin            do not pin (default: pin when taskset exists and there are >= 2 CPUs)
   --install           apt-get install nginx-light haproxy wrk if missing (needs root)
   --json              also write bench/results/suite-<timestamp>.json
+  --young-default     run Portcullis with V8's default heap sizing instead of the
+                      --max-semi-space-size=16 --heap-growing-percent=50 of \`portcullis start\`
+  --node-flags "F ..."  run Portcullis with these Node flags instead
 `;
 
 function parseFlags(argv: string[]): Flags {
@@ -131,6 +136,8 @@ function parseFlags(argv: string[]): Flags {
       case '--no-pin': f.pin = false; break;
       case '--install': f.install = true; break;
       case '--json': f.json = true; break;
+      case '--young-default': PORTCULLIS_NODE_FLAGS = []; break;
+      case '--node-flags': PORTCULLIS_NODE_FLAGS = (argv[++i] ?? '').split(/\s+/).filter(Boolean); break;
       case '--peers': {
         const list = (argv[++i] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
         for (const p of list) if (!(PEERS as readonly string[]).includes(p)) throw new Error(`unknown peer ${p}`);
@@ -735,7 +742,7 @@ async function main(): Promise<number> {
         const workers = peer === 'portcullis-2w-free' ? 2 : undefined;
         const file = path.join(dir, `${peer}.yaml`);
         writeFileSync(file, portcullisConf(dir, backendPort, jwksFile, { full: peer === 'portcullis-full', ...(workers ? { workers } : {}) }));
-        const c = startChild(peer, process.execPath, [path.join(ROOT, 'src/cli/main.ts'), 'start', '--config', file], cpu);
+        const c = startChild(peer, process.execPath, [...PORTCULLIS_NODE_FLAGS, path.join(ROOT, 'src/cli/main.ts'), 'start', '--config', file], cpu);
         running.push({ peer, child: c, port: await waitForLine(c, /listening on http:\/\/127\.0\.0\.1:(\d+)/) });
       }
     }
@@ -818,7 +825,7 @@ async function main(): Promise<number> {
       const file = path.join(dir, 'soak.yaml');
       writeFileSync(file, portcullisConf(dir, backendPort, jwksFile, { full: true, admin: true }));
       const env = { PORTCULLIS_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef' };
-      const c = startChild('portcullis-soak', process.execPath, [path.join(ROOT, 'src/cli/main.ts'), 'start', '--config', file], '1', env);
+      const c = startChild('portcullis-soak', process.execPath, [...PORTCULLIS_NODE_FLAGS, path.join(ROOT, 'src/cli/main.ts'), 'start', '--config', file], '1', env);
       let adminPort = 0;
       const adminSeen = waitForLine(c, /admin API on http:\/\/127\.0\.0\.1:(\d+)/).then((p) => (adminPort = p));
       const port = await waitForLine(c, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
