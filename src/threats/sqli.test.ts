@@ -334,3 +334,38 @@ describe('plain pre-filter (sqliPlain): values that tokenise into words, numbers
     for (const s of ['Coffee beans 1 kg', '/api/v1/orders/ord_42/items', 'id,name,price', 'rock & roll t-shirt', 'USB-C hub']) assert.equal(sqliPlain(s, s.length), true, s);
   });
 });
+
+describe('statement fragments (sqlFragment): continuations of a statement the application builds', () => {
+  const attacks: readonly string[] = [
+    '&&(l=!0)', '||(c===', '|| c == \'', '&& setPath !=', 'AND uid!=(', 'oR pmw==', 'AND deleted = 0)',
+    '; insert into', ';update users', ';drop', '; select',
+    'name=(select', '@.= ( SELECT', 'x, (select 1)',
+    'LIKE NULL', 'is not null', 'in (0,1)', ' IN (815914, 815913)\n', 'not in (2147483647,-1)',
+    "'alter a", '" UNION A', "' union/",
+    ') as cc FROM', ') AS `carrier_id` from', '6 As" from', ';  As  not  from',
+    'HAVING 1=', ' HAVING COUNT(CustomerID) > 5', 'from `db_miwf`.`sys_refindex` limit', 'FROM termine GROUP BY tag1',
+    'FROM ack_variable WHERE name="cron_last";', "VALUES ('192.168.0.1', 'test')", 'except values(1,2)', ') when 234 then',
+    'length||(', 'month=(', 'IN (', 'quarter. (', 'password?(', 'left\')?$(',
+    '>SET @OLD_SQL_NOTES', 'ORder by',
+    "' or abc!", "'  or 3,4,2@!", 'xor 5-', "' or aaaaaaaaaaaaaaaaaaaaaaaaa<",
+    " 'abc', 0x1a", " 'item', (5)", "product = 'item', (5)", '` REGEXP ',
+  ];
+  const nearMisses: readonly string[] = [
+    'and so on', 'or less', 'and I = happy?', 'or maybe later', '&& then some', 'Tom && Jerry',
+    '; update: shipped today', 'semicolon; select the best', '(select one)', 'choose (select all that apply)',
+    'is null a valid answer?', 'like nothing else', 'in (2024)', 'in (see above)', 'in 2024 (q1, q2)',
+    "'Alter' is a verb", "'union' is a word", '(see above) as well from the store', 'as far from home as possible',
+    'having fun', 'having 2 kids', 'from home where we met', 'from Paris', 'values (see table)', 'values matter',
+    ') when done then call me', 'call me on Monday', 'length (cm)', 'order by phone', 'group by size please',
+    "'Or else!'", "'or what'", 'xor gate', "'red', 'blue' and green", "'hello', she said",
+    'smile :-(', 'the day (', "I'd like 'the blue one'", 'looks like "', "x = 'a', b", "'regexp' is a word",
+  ];
+  it('finds each at paranoia 1', () => {
+    const missed = attacks.filter((v) => detectSqli(v, 1) === null);
+    assert.deepEqual(missed, []);
+  });
+  it('leaves the near misses alone at paranoia 1', () => {
+    const flagged = nearMisses.filter((v) => detectSqli(v, 1) !== null).map((v) => [v, detectSqli(v, 1)?.reason]);
+    assert.deepEqual(flagged, []);
+  });
+});

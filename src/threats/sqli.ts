@@ -1489,7 +1489,8 @@ function quickBenign(s: string, end: number): boolean {
  * operator, comma, word or number (an operator there hits only in the quote contexts, which need a
  * quote) and `comparison` needs a comparison token, and `fragment` needs a multi-character operator,
  * a comparison, a parenthesis or a keyword. The quote contexts need a quote; the floating-point literal
- * needs `.`; the typographic-quote reading is paranoia 3 and up.
+ * needs `.`; the typographic-quote reading is paranoia 3 and up. `sqlFragment`'s shapes each need a
+ * keyword (`and`, `from`, `having`, `null`, `by`, `xor`, …), a quote or one of the excluded characters.
  */
 export function sqliPlain(s: string, end: number): boolean {
   let i = 0;
@@ -1683,6 +1684,98 @@ function judgeQuoted(s: string, end: number, quote: number, backslash = false): 
 }
 
 /**
+ * Fragments that only make sense as the continuation of a SQL statement the application builds
+ * around the value — the shapes CRS 942210 / 942120 / 942361 / 942362 / 942380 look for, judged
+ * where they stand (at the start of the value, or right after `=` / `)`), not as lone words:
+ * - a boolean connector, an operand and a comparison: `&& (l=!0)`, `|| c == '`, `AND uid!=(`;
+ * - a second statement after `;`: `; insert into`, `;drop`;
+ * - an opened subquery after `=` or `,`: `name=(select`, `@.= ( SELECT`;
+ * - a comparison tail: `LIKE NULL`, `IS NOT NULL`, `in (0,1)` (numbers only);
+ * - a quote closed, then UNION / ALTER / REGEXP: `'alter a`, `" UNION A`, `` ` REGEXP ``;
+ * - a quote closed, OR / XOR, an operand and a dangling operator: `' or abc!`, `'  or 3,4,2@!`,
+ *   `xor 5-` (`'Or else!'` with its closing quote is not one);
+ * - a quoted string continued as a list with a number: ` 'abc', 0x1a`, `product = 'item', (5)` (not
+ *   `'red', 'blue'`);
+ * - a select-list tail: `) AS cc FROM`, `6 As" from` (not `(…) as well from`);
+ * - clauses: `HAVING 1=`, `HAVING COUNT(`, `FROM \`t\``, `FROM t_x WHERE a=`, `FROM t GROUP BY`,
+ *   `VALUES ('a',`, `) when 234 then`, `ORDER BY` with nothing after it, `>SET @var`;
+ * - a value that is a SQL function or `IN` and an opened call: `length||(`, `month=(`, `IN (`
+ *   (a value that ends in `(` after a word is no sentence).
+ * Not: a path segment and a dangling connector (`/3 or`): the CRS corpus has it both ways.
+ * Prose needs one of these exact shapes to be flagged: "and so on", "or less", "in (2024)",
+ * "from home where we met", "values (see table)" are not.
+ */
+const FRAG_CONNECTOR = /^\s*(?:(?:&&|\|\|)\s*\(?\s*[@a-z_$][\w.$]{0,63}\s*(?:={1,3}|!={1,2}|<>|<=|>=|[<>])\s*(?:$|[!(@'"`\d-]|null\b|true\b|false\b|[a-z_])|(?:and|or|xor)\s+\(?\s*[@a-z_$][\w.$]{0,63}\s*(?:={1,3}|!={1,2}|<>|<=|>=|[<>])\s*(?:$|[!(@'"`\d-]|null\b|true\b|false\b))/i;
+const FRAG_STACKED = /^\s*;\s*(?:select|insert|update|delete|drop|alter|create|truncate|exec|execute|declare|shutdown|grant|revoke|rename)(?:\s*$|\s+[a-z_*@`"\[(]|\s*[(*@`])/i;
+const FRAG_SUBQUERY = /[=,]\s*\(\s*select\b/i;
+const FRAG_NULL = /^\s*(?:is|like)\s+(?:not\s+)?null\s*(?:$|--|#|\)|;|(?:and|or)\s)/i;
+const FRAG_IN = /^\s*(?:not\s+)?in\s*\(\s*-?\d+(?:\s*,\s*-?\d+)+\s*(?:\)|$)/i;
+const FRAG_QUOTE_KEYWORD = /^\s*['"`]\s*(?:union|alter|regexp|rlike)\b(?!\s*['"`])/i;
+const FRAG_AS_FROM = /^\s*(?:[)'"`;!]|\d+)\s*as\b\s*(?:[`'"]?[a-z_]\w{0,63}[`'"]?|[`'"])\s*from\b|\)\s*as\s+(?:`[^`]{1,64}`|'[^']{1,64}'|"[^"]{1,64}"|(?!(?:well|soon|far|much|long|early|late|usual|good|such|often|follows|before|is|was)\b)[a-z_]\w{0,63})\s+from\b/i;
+const FRAG_HAVING = /\bhaving\s+(?:\d+\s*(?:[=<>]|$)|(?:count|sum|avg|min|max)\s*\()/i;
+const FRAG_FROM = /^\s*from\s+(?:`[^`]{1,64}`|[a-z_]\w{0,63}\s+(?:where\s+[\w`."]{1,64}\s*(?:=|<|>|like\b|in\b)|group\s+by\b|order\s+by\b|limit\s+\d))/i;
+const FRAG_VALUES = /\bvalues\s*\(\s*(?:'[^']*'|"[^"]*"|-?\d+(?:\.\d+)?)\s*,/i;
+const FRAG_KEYWORDS = /\b(?:from|select|having|values|when)\b/i;
+const FRAG_WHEN = /\)\s*when\s+(?:-?\d+|'[^']*')\s+then\b/i;
+const FRAG_OPEN_CALL = /^\s*([a-z_][a-z0-9_]{0,31})[^a-z0-9_(]{0,8}\(\s*$/i;
+const FRAG_SET_VAR = /^\s*[>;)]\s*set\s+@@?[a-z_]\w{0,63}\s*(?:$|:?=)/i;
+const FRAG_CLAUSE_ALONE = /^\s*(?:order|group)\s+by\s*$/i;
+const FRAG_OR_TAIL = /^\s*(?:['"`]\s*(?:or|xor)|xor)\s+(?:\d[\d,.]*|'[^']{0,64}'|[a-z_]\w{0,63})\s*[!<>=@-]+\s*$/i;
+const FRAG_LIST = /^\s*(?:[a-z_][\w.]{0,63}\s*=\s*)?(?:'[^']{0,64}'|"[^"]{0,64}")\s*,\s*(?:0x[0-9a-f]|\d|\(\s*\d)/i;
+
+function sqlFragment(s: string, end: number): SqliResult | null {
+  const v = end === s.length ? s : s.slice(0, end);
+  let c = v.charCodeAt(0);
+  for (let i = 1; (c === 32 || c === 10 || c === 9) && i < v.length; i++) c = v.charCodeAt(i);
+  let reason: string | null = null;
+  // First character: & | a o x (connector), ; (stacked), i l n (is / like / in / not in), quotes, ) and digits.
+  if ((c === 38 || c === 124 || c === 97 || c === 65 || c === 111 || c === 79 || c === 120 || c === 88) && FRAG_CONNECTOR.test(v)) reason = 'boolean connector and comparison continuing a condition';
+  else if (c === 59 && FRAG_STACKED.test(v)) reason = 'stacked statement after ";"';
+  else if ((c === 105 || c === 73 || c === 108 || c === 76 || c === 110 || c === 78) && (FRAG_NULL.test(v) || FRAG_IN.test(v))) reason = 'comparison tail (NULL test or IN list)';
+  else if ((c === 39 || c === 34 || c === 96) && FRAG_QUOTE_KEYWORD.test(v)) reason = 'UNION / ALTER after a closed quote';
+  else if ((c === 39 || c === 34 || c === 96 || c === 120 || c === 88) && FRAG_OR_TAIL.test(v)) reason = 'OR / XOR and a dangling operator after a quote';
+  if (reason === null && (c === 39 || c === 34 || v.includes('=')) && FRAG_LIST.test(v)) reason = 'quoted string continued as a list';
+  else if ((c === 102 || c === 70) && FRAG_FROM.test(v)) reason = 'FROM clause continuing a statement';
+  // The rules below that may match anywhere need a parenthesis (`) as x from`, `=(select`,
+  // `values (`, `) when`, `count(`), or a comparison after HAVING; the start-anchored `6 as x from` has
+  // its first character checked. Prose without parentheses pays two indexOf scans.
+  const paren = v.indexOf('(') >= 0 || v.indexOf(')') >= 0;
+  if (reason === null && (paren || c === 39 || c === 34 || c === 96 || c === 59 || c === 33 || (c >= 48 && c <= 57))) {
+    // One scan for the keywords of those rules; most values have none of them.
+    const k = FRAG_KEYWORDS.exec(v);
+    if (k !== null) {
+      const w = (k[0] as string).toLowerCase();
+      if (w === 'from' && FRAG_AS_FROM.test(v)) reason = 'select-list tail "AS x FROM"';
+      else if (w === 'select' && FRAG_SUBQUERY.test(v)) reason = 'subquery opened after "=" or ","';
+      else if (w === 'having' && FRAG_HAVING.test(v)) reason = 'HAVING clause';
+      else if (w === 'values' && FRAG_VALUES.test(v)) reason = 'VALUES list';
+      else if (w === 'when' && FRAG_WHEN.test(v)) reason = 'CASE branch after ")"';
+      else if (FRAG_KEYWORDS.test(v.slice(k.index + w.length))) {
+        // A second keyword later in the value (`… from … (select`): the rules in full.
+        if (FRAG_AS_FROM.test(v)) reason = 'select-list tail "AS x FROM"';
+        else if (FRAG_SUBQUERY.test(v)) reason = 'subquery opened after "=" or ","';
+        else if (FRAG_HAVING.test(v)) reason = 'HAVING clause';
+        else if (FRAG_VALUES.test(v)) reason = 'VALUES list';
+        else if (FRAG_WHEN.test(v)) reason = 'CASE branch after ")"';
+      }
+    }
+  } else if (reason === null && (v.indexOf('=') >= 0 || v.indexOf('<') >= 0 || v.indexOf('>') >= 0) && FRAG_HAVING.test(v)) {
+    reason = 'HAVING clause';
+  }
+  let last = v.length - 1;
+  while (last > 0 && (v.charCodeAt(last) === 32 || v.charCodeAt(last) === 10 || v.charCodeAt(last) === 9)) last--;
+  if (reason === null && v.charCodeAt(last) === 40) {
+    const m = FRAG_OPEN_CALL.exec(v);
+    const w = m === null ? '' : (m[1] as string).toLowerCase();
+    if (m !== null && (SQL_FUNCS.has(w) || w === 'in' || w === 'password')) reason = `SQL call "${w}(" opened at the end`;
+  }
+  if (reason === null && (c === 62 || c === 59 || c === 41) && FRAG_SET_VAR.test(v)) reason = 'SET @variable';
+  if (reason === null && (c === 111 || c === 79 || c === 103 || c === 71) && FRAG_CLAUSE_ALONE.test(v)) reason = 'ORDER / GROUP BY alone';
+  if (reason === null) return null;
+  return { fingerprint: '', context: 'bare', paranoia: 1, reason };
+}
+
+/**
  * Detects SQL injection in one already-decoded request value.
  * Pure and synchronous; inspects at most the first `maxLength` characters (default 8 KiB).
  */
@@ -1717,6 +1810,11 @@ export function detectSqli(value: string, paranoia: 1 | 2 | 3 | 4, maxLength: nu
         found = better(found, f);
       }
     }
+  }
+  if (found === null || found.hit.pl > 1) {
+    // No parse matched at paranoia 1: a statement fragment still may (sqliPlain passes none of them).
+    const frag = sqlFragment(value, end);
+    if (frag !== null) return frag;
   }
   if (found === null && paranoia === 4) {
     const why = anomaly(value, end);

@@ -264,3 +264,30 @@ describe('detectXss performance', () => {
     });
   }
 });
+
+describe('markup without < and > (after the engine normalisation)', async () => {
+  const { normalize } = await import('./normalize.ts');
+  const attacks: readonly string[] = [
+    '\u00bcscript\u00bealert(\u00a2XSS\u00a2)\u00bc/script\u00be',
+    '\u00bctest\u00betest(\u00a2XSS\u00a2)\u00bc/test\u00be',
+    '%BCscript%BEalert(1)%BC/script%BE',
+    '\u00c2\u00bcscript\u00c2\u00bealert(\u00a2XSS\u00a2)\u00c2\u00bc/script\u00c2\u00be',
+    '-->',
+    '--!>',
+    '--><script>',
+  ];
+  const nearMisses: readonly string[] = [
+    '\u00bc\u00bc', '\u00be\u00be', 'mix \u00bc cup flour and \u00be cup milk, then \u00bc cup water \u00be',
+    '\u00d0\u00bcscript\u00d0\u00bealert(\u00a2XSS\u00a2)\u00d0\u00bc/script\u00d0',
+    '\u00d0\u00bcscript\u00d0\u00bealert(\u00a2XSS\u00a2)\u00d0/script\u00d0\u00be',
+    'a --> b', 'step 1 --> step 2', '-- > not a comment', '--',
+  ];
+  it('finds each at paranoia 1', () => {
+    const missed = attacks.filter((v) => detectXss(normalize(v).value, 1) === null);
+    assert.deepEqual(missed, []);
+  });
+  it('leaves the near misses alone at paranoia 1', () => {
+    const flagged = nearMisses.filter((v) => detectXss(normalize(v).value, 1) !== null);
+    assert.deepEqual(flagged, []);
+  });
+});

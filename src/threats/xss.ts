@@ -1051,6 +1051,27 @@ function interesting(s: string, end: number): boolean {
 }
 
 /**
+ * Markup that is not spelled with `<` and `>`:
+ * - US-ASCII "half-width" tags: `\xbcscript\xbe…\xbc/script\xbe`. With the high bit stripped (a
+ *   7-bit charset, some legacy decoders) 0xBC is `<` and 0xBE is `>`. Characters U+00BC / U+00BE
+ *   reach the detectors as NFKC `1⁄4` / `3⁄4`; an opening tag and the closing tag of the same name are
+ *   needed (`¼` and `¾` alone are fractions, and `¼script¾` without its close is not reported);
+ * - a value that is only an HTML comment close (`-->`, `--!>`): it breaks out of a comment the page
+ *   reflects the value into. An arrow in a sentence (`a --> b`) is not one.
+ */
+const HALF_WIDTH_TAG = /1\u20444([a-z]{1,16})(?![a-z])[^\u2044<>]{0,200}?3\u20444[\s\S]{0,2000}?1\u20444\/\1[^\u2044<>]{0,2}3\u20444/;
+const COMMENT_CLOSE = /^--!?>\s*(?:$|<)/;
+
+function fragment(s: string): XssResult | null {
+  if (s.charCodeAt(0) === 45 && COMMENT_CLOSE.test(s)) return { context: 'html', paranoia: 1, reason: 'HTML comment close alone' };
+  if (s.includes('\u2044')) {
+    const m = HALF_WIDTH_TAG.exec(s);
+    if (m !== null) return { context: 'html', paranoia: 1, reason: `US-ASCII high-bit tag <${m[1]}>` };
+  }
+  return null;
+}
+
+/**
  * Detects cross-site scripting in one already-decoded request value.
  * Pure and synchronous; inspects at most the first `maxLength` characters (default 64 KiB).
  */
@@ -1066,6 +1087,8 @@ export function detectXss(value: string, paranoia: 1 | 2 | 3 | 4, maxLength: num
     escapes = n.escapes;
     evasive = n.evasive;
   }
+  const frag = fragment(text);
+  if (frag !== null) return frag.paranoia <= paranoia ? frag : null;
   const scan = new Scan(text);
   scan.evasive = evasive;
   scan.run();
