@@ -24,3 +24,19 @@ export const READY_RE = /^READY (\d+)$/m;
 
 /** The request path used against every target (Portcullis routes /api/*). */
 export const BENCH_PATH = '/api/items';
+
+/**
+ * For the bench's child servers: run `close` and exit on SIGTERM or SIGINT, and when stdin closes —
+ * the bench holds that pipe open, so when it dies (even by SIGKILL) the pipe closes and so do we.
+ */
+export function exitWithParent(close: () => void): void {
+  const shutdown = (): void => {
+    close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  process.stdin.on('end', shutdown);
+  process.stdin.on('error', shutdown);
+  process.stdin.resume();
+}

@@ -8,6 +8,7 @@
  */
 import Fastify from 'fastify';
 import httpProxy from '@fastify/http-proxy';
+import { exitWithParent } from './common.ts';
 
 const origin = process.argv[2];
 if (!origin) {
@@ -26,12 +27,4 @@ await app.listen({ host: '127.0.0.1', port });
 const address = app.server.address();
 process.stdout.write(`READY ${typeof address === 'object' && address ? address.port : port}\n`);
 
-function shutdown(): void {
-  void app.close();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-process.stdin.on('end', shutdown);
-process.stdin.on('error', shutdown);
-process.stdin.resume();
+exitWithParent(() => void app.close());

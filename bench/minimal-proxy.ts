@@ -13,6 +13,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
+import { exitWithParent } from './common.ts';
 
 const origin = process.argv[2];
 if (!origin) {
@@ -75,14 +76,8 @@ server.listen(port, '127.0.0.1', () => {
   process.stdout.write(`READY ${(server.address() as AddressInfo).port}\n`);
 });
 
-function shutdown(): void {
+exitWithParent(() => {
   server.closeAllConnections();
   server.close();
   void pool.destroy();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-process.stdin.on('end', shutdown);
-process.stdin.on('error', shutdown);
-process.stdin.resume();
+});

@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { BENCH_PATH, POST_BODY, READY_RE, UPSTREAM_BODY } from './common.ts';
+import { cpuMs, CLK_TCK, freePort } from './procfs.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -377,39 +378,6 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 // ---------------------------------------------------------------------------------------------
 // CPU time of a process (Linux /proc), and of this one.
 // ---------------------------------------------------------------------------------------------
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 2_000 }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/**
- * user+system CPU milliseconds of `pid` and its live child processes (a Portcullis cluster primary's
- * workers), or undefined where /proc is not available.
- */
-function cpuMs(pid: number, depth = 0): number | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    // After "pid (comm) ": state is field 3, utime field 14, stime field 15 (1-based, see proc(5)).
-    let ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-    if (depth < 2) {
-      let kids: string[] = [];
-      try {
-        kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-      } catch {
-        // no children file (older kernels): the process alone
-      }
-      for (const k of kids) ms += cpuMs(Number(k), depth + 1) ?? 0;
-    }
-    return ms;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * CPU milliseconds the whole machine spent busy (user, nice, system, steal; interrupt time left out)
@@ -829,15 +797,6 @@ async function makeJwtFixtures(dir: string, algs: JwtAlg[]): Promise<{ jwksFile:
   const jwksFile = path.join(dir, 'bench-jwks.json');
   await writeFile(jwksFile, `${JSON.stringify({ keys }, null, 2)}\n`);
   return { jwksFile, tokens };
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
 }
 
 function redisPing(port: number): Promise<boolean> {

@@ -13,6 +13,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { exitWithParent } from './common.ts';
 
 const origin = process.argv[2];
 if (!origin) {
@@ -116,13 +117,7 @@ server.listen(port, '127.0.0.1', () => {
   process.stdout.write(`READY ${(server.address() as AddressInfo).port}\n`);
 });
 
-function shutdown(): void {
+exitWithParent(() => {
   server.closeAllConnections();
   server.close();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-process.stdin.on('end', shutdown);
-process.stdin.on('error', shutdown);
-process.stdin.resume();
+});

@@ -19,13 +19,13 @@
  * this process dies.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_PATH, POST_BODY, READY_RE, UPSTREAM_BODY } from './common.ts';
+import { cpuMs, freePort, rssMb } from './procfs.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ISSUER = 'https://bench.portcullis.test/';
@@ -213,15 +213,6 @@ async function stopChildren(): Promise<void> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
-
 /** Waits until something accepts TCP connections on the port (or the child exits). */
 async function waitListening(child: Child, port: number, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -259,55 +250,6 @@ function waitForLine(child: Child, re: RegExp, timeoutMs = 20_000): Promise<numb
     child.proc.stderr?.on('data', onData);
     child.proc.once('exit', () => reject(new Error(`${child.name} exited:\n${child.tail}`)));
   });
-}
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** user+system CPU ms of a process and its children (nginx's and Portcullis' workers). */
-function cpuMs(pid: number, depth = 0): number {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    let ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-    if (depth < 2) {
-      let kids: string[] = [];
-      try {
-        kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-      } catch {
-        // the process alone
-      }
-      for (const k of kids) ms += cpuMs(Number(k), depth + 1);
-    }
-    return ms;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** Resident set size in MB of a process and its children. */
-function rssMb(pid: number, depth = 0): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    let mb = m ? Number(m[1]) / 1024 : 0;
-    if (depth < 2) {
-      let kids: string[] = [];
-      try {
-        kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-      } catch {
-        // the process alone
-      }
-      for (const k of kids) mb += rssMb(Number(k), depth + 1);
-    }
-    return mb;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -785,11 +727,11 @@ async function main(): Promise<number> {
           const url = `http://127.0.0.1:${r.port}${BENCH_PATH}`;
           if (flags.warmup > 0) await runWrk(url, method, flags.warmup, flags, token, dir);
           const pid = r.child?.pid ?? backend.pid;
-          const c0 = cpuMs(pid);
+          const c0 = (cpuMs(pid) ?? Number.NaN);
           const out = await runWrk(url, method, flags.duration, flags, token, dir);
-          const c1 = cpuMs(pid);
+          const c1 = (cpuMs(pid) ?? Number.NaN);
           const w = parseWrk(out);
-          const res: WrkResult = { ...w, cpuUsPerReq: ((c1 - c0) * 1000) / w.requests, rssMb: rssMb(pid) };
+          const res: WrkResult = { ...w, cpuUsPerReq: ((c1 - c0) * 1000) / w.requests, rssMb: (rssMb(pid) ?? Number.NaN) };
           const list = sat.get(key(r.peer, method)) ?? [];
           list.push(res);
           sat.set(key(r.peer, method), list);
@@ -844,7 +786,7 @@ async function main(): Promise<number> {
         } catch {
           // reported as n/a
         }
-        samples.push({ t: (Date.now() - t0) / 1000, rssMb: rssMb(c.pid), loopP99Ms });
+        samples.push({ t: (Date.now() - t0) / 1000, rssMb: (rssMb(c.pid) ?? Number.NaN), loopP99Ms });
       }
       const w = parseWrk(await load);
       soak = { seconds: flags.soak, samples, rps: w.rps };

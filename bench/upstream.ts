@@ -9,7 +9,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { UPSTREAM_BODY } from './common.ts';
+import { exitWithParent, UPSTREAM_BODY } from './common.ts';
 
 const RESPONSE_HEADERS = {
   'content-type': 'application/json',
@@ -56,14 +56,7 @@ server.listen(port, '127.0.0.1', () => {
   process.stdout.write(`READY ${(server.address() as AddressInfo).port}\n`);
 });
 
-function shutdown(): void {
+exitWithParent(() => {
   server.closeAllConnections();
   server.close();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-// The bench holds our stdin open; when it dies (even by SIGKILL) the pipe closes and so do we.
-process.stdin.on('end', shutdown);
-process.stdin.on('error', shutdown);
-process.stdin.resume();
+});
