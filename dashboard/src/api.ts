@@ -65,6 +65,8 @@ export interface Counters {
   threats: Record<string, { blocked: number; detected: number }>;
   topClientIps: TopEntry[];
   topConsumers: TopEntry[];
+  /** Cluster primary (server.workers > 1) only: how many workers' live data this holds. */
+  workers?: { answered: number; total: number };
 }
 export interface Snapshot extends Counters { now: number; windowSeconds: number; series: LivePoint[]; rejections: Rejection[]; lastSeq: number }
 export interface Tick extends Counters { point: LivePoint; rejections: Rejection[]; lastSeq: number }

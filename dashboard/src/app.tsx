@@ -156,6 +156,7 @@ function Shell({ page, onLogout }: { page: PageId; onLogout: () => void }) {
           </ul>
         </nav>
         <span class={`status ${live.connected ? 'ok' : 'off'}`} role="status" aria-live="polite">{live.connected ? 'live' : 'connecting…'}</span>
+        {live.counters.workers && <Workers {...live.counters.workers} />}
         <button type="button" class="link" onClick={onLogout}>Sign out</button>
       </header>
       <main id="main" ref={mainRef} tabIndex={-1}>
@@ -168,6 +169,16 @@ function Shell({ page, onLogout }: { page: PageId; onLogout: () => void }) {
         {page === 'explain' && <Explain />}
       </main>
     </>
+  );
+}
+
+/** Cluster primary: how many workers' live data the numbers hold (all of them, or some that did not answer in time). */
+function Workers({ answered, total }: { answered: number; total: number }) {
+  const partial = answered < total;
+  return (
+    <span class={`workers${partial ? ' partial' : ''}`} id="live-workers" title={partial ? `Live data from ${answered} of ${total} workers: the others did not answer within 1 s` : `Live data merged from all ${total} workers`}>
+      {answered}/{total} workers
+    </span>
   );
 }
 

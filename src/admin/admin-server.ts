@@ -15,6 +15,7 @@
  *   POST /selftest                build the running config in-process against a recording upstream
  *                                 and fire the attack battery at every route (docs/selftest.md)
  *   GET  /live                    the dashboard's live data: last 15 minutes per second, recent rejections
+ *                                 (cluster primary: every worker's, merged: src/cluster/cluster-live.ts)
  *   GET  /events                  the same, one `tick` per second (text/event-stream)
  *   GET  /, /assets/*             the dashboard (docs/dashboard.md): static files, no token, strict CSP
  *
@@ -38,7 +39,7 @@ import { Upstream } from '../upstream/upstream.ts';
 import { explain, ExplainInputError, parseExplainRequest } from './explain.ts';
 import { redactedConfig } from './redact.ts';
 import { runSelftest, type SelftestReport } from '../selftest/selftest.ts';
-import type { LiveRecorder } from '../observability/live.ts';
+import type { LiveSource } from '../observability/live.ts';
 import { DASHBOARD_CSP, loadDashboard, type Asset } from './dashboard-assets.ts';
 
 /** What the admin API needs of the running server. */
@@ -51,8 +52,11 @@ export interface AdminHost {
   readonly draining: boolean;
   readonly lastReload: ReloadResult | undefined;
   reload(source: { file: string } | { text: string; baseDir: string; source: string }, reason: string): Promise<ReloadResult>;
-  /** Live data for the dashboard (GET /live, /events); undefined where this process serves no traffic (cluster primary). */
-  readonly live?: LiveRecorder | undefined;
+  /**
+   * Live data for the dashboard (GET /live, /events): this process' recorder, or in a cluster
+   * primary the workers' merged (src/cluster/cluster-live.ts); undefined: none kept.
+   */
+  readonly live?: LiveSource | undefined;
 }
 
 /** Open GET /events streams, at most this many at once. */
@@ -76,6 +80,8 @@ export class AdminServer {
   private assets: Map<string, Asset> | undefined;
   private readonly streams = new Set<EventStream>();
   private ticker: NodeJS.Timeout | undefined;
+  /** A tick's collection is under way. */
+  private collecting = false;
 
   private constructor(host: AdminHost) {
     this.host = host;
@@ -172,7 +178,7 @@ export class AdminServer {
       case '/live': {
         if (!only(method, ['GET'], res, requestId)) return;
         if (host.live === undefined) return noLive(res, requestId);
-        return sendJson(res, 200, host.live.snapshot());
+        return sendJson(res, 200, await host.live.snapshot());
       }
       case '/events': {
         if (!only(method, ['GET'], res, requestId)) return;
@@ -289,19 +295,36 @@ export class AdminServer {
     }
   }
 
+  /**
+   * Once a second: one collection for every open stream (in a cluster primary it asks the workers and
+   * may take up to a second; a second that comes while it runs is skipped, never queued).
+   */
   private tick(): void {
+    if (this.collecting) return;
     const live = this.host.live;
-    const admin = this.host.gateway.settings.admin;
-    for (const s of this.streams) {
-      // A reload may have rotated the token: streams opened with the old one end.
-      if (live === undefined || admin === undefined || !tokenMatches(s.authorization, admin.token)) {
-        s.res.end();
-        continue;
-      }
-      const data = live.tick(s.seq);
-      s.seq = data.lastSeq;
-      s.res.write(`event: tick\ndata: ${JSON.stringify(data)}\n\n`);
+    if (live === undefined) {
+      for (const s of this.streams) s.res.end();
+      return;
     }
+    this.collecting = true;
+    Promise.resolve()
+      .then(() => live.ticks())
+      .then((tickFor) => {
+        const admin = this.host.gateway.settings.admin;
+        for (const s of this.streams) {
+          if (s.res.writableEnded || s.res.destroyed) continue;
+          // A reload may have rotated the token: streams opened with the old one end.
+          if (admin === undefined || !tokenMatches(s.authorization, admin.token)) {
+            s.res.end();
+            continue;
+          }
+          const data = tickFor(s.seq);
+          s.seq = data.lastSeq;
+          s.res.write(`event: tick\ndata: ${JSON.stringify(data)}\n\n`);
+        }
+      })
+      .catch((err: unknown) => this.host.logger.warn({ err }, 'admin API: live tick failed'))
+      .finally(() => (this.collecting = false));
   }
 
   private configView(): unknown {
@@ -387,7 +410,7 @@ function upstreamsView(g: Gateway): unknown {
 }
 
 function noLive(res: ServerResponse, requestId: string): void {
-  sendProblem(res, new GatewayError('PCL_ADMIN_UNAVAILABLE', 'no live data in this process', { detail: 'With server.workers > 1 the live data is kept by each worker; see docs/dashboard.md.' }), requestId);
+  sendProblem(res, new GatewayError('PCL_ADMIN_UNAVAILABLE', 'no live data in this process', { detail: 'This process keeps no live data; see docs/dashboard.md.' }), requestId);
 }
 
 function audit(logger: Logger, action: string, peer: string, detail: Record<string, unknown>): void {

@@ -15,7 +15,8 @@
  *   swaps it (GatewayServer.reload). An invalid one is logged with all its errors; nothing changes.
  * - runs the admin listener (server.admin) with its own Gateway (built, never started: no health
  *   checks, no traffic): /config, /routes, /explain, /bans read it; /metrics aggregates the workers'
- *   registries (prom-client's AggregatorRegistry.aggregate); /upstreams shows the primary's view
+ *   registries (prom-client's AggregatorRegistry.aggregate); /live and /events merge the workers'
+ *   live data (src/cluster/cluster-live.ts); /upstreams shows the primary's view
  *   (the config; target health is each worker's own and is in the workers' metrics).
  * - runs the one MemoryStore of `store.type: memory` and answers the workers' store calls
  *   (src/store/cluster.ts), so limits are exact across workers.
@@ -36,6 +37,7 @@ import { parseConfigText } from '../config/load.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import type { ReloadResult } from '../server/gateway-server.ts';
 import { ClusterStoreServer, clusterStoreTimeout, type StoreRequest } from '../store/cluster.ts';
+import { ClusterLive } from './cluster-live.ts';
 import { ClusterMetrics } from './cluster-metrics.ts';
 import type { ConfigText, PrimaryMessage, WorkerMessage } from './messages.ts';
 
@@ -84,6 +86,8 @@ export class ClusterPrimary implements AdminHost {
   draining = false;
   lastReload: ReloadResult | undefined;
   admin: AdminServer | undefined;
+  /** GET /live, /events: every worker's live data, merged (server.admin). */
+  live: ClusterLive | undefined;
   private readonly file: string;
   private config: ConfigText;
   private readonly workers: number;
@@ -134,6 +138,12 @@ export class ClusterPrimary implements AdminHost {
         workers: () => this.slots.filter((s) => s.ready && s.worker !== undefined).map((s) => s.worker as Worker),
       });
       this.metrics = metrics;
+    }
+    if (this.gateway.settings.admin) {
+      this.live = new ClusterLive({
+        configured: this.workers,
+        workers: () => this.slots.filter((s) => s.ready && s.worker !== undefined).map((s) => s.worker as Worker),
+      });
     }
     try {
       if (this.gateway.settings.admin) this.admin = await AdminServer.start(this, this.gateway.settings.admin);

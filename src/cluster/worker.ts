@@ -3,7 +3,8 @@
  * differences. Its config comes from the primary (the exact text the primary validated, so a worker
  * restarted after a crash runs the config in effect, not whatever the file holds now); it has no
  * admin listener and watches no file (the primary does both); and it answers the primary's messages:
- * `reload` (build beside, swap: GatewayServer.reload), `stop` (drain, exit), and prom-client's
+ * `reload` (build beside, swap: GatewayServer.reload), `stop` (drain, exit), `live?` (its live data
+ * for the dashboard: the primary merges every worker's for GET /live and /events), and prom-client's
  * metrics requests (the primary aggregates every worker's registry for GET /metrics).
  */
 import client from 'prom-client';
@@ -83,7 +84,12 @@ export function attachWorker(server: GatewayServer, identity: WorkerIdentity, st
     const msg = m as PrimaryMessage | null;
     if (msg === null || typeof msg !== 'object') return;
     if (msg.pcl === 'stop') stop();
-    else if (msg.pcl === 'reload') {
+    else if (msg.pcl === 'live?') {
+      // The dashboard's live data, merged by the primary (src/cluster/cluster-live.ts).
+      const live = server.live;
+      const int = (v: unknown): number => (Number.isSafeInteger(v) ? (v as number) : 0);
+      send({ pcl: 'live', id: msg.id, data: live === undefined ? null : live.wire(int(msg.from), int(msg.to), Math.max(0, int(msg.after))) });
+    } else if (msg.pcl === 'reload') {
       const answer = (result: ReloadResult): void => send({ pcl: 'reload-res', seq: msg.seq, result });
       server.reload({ text: msg.config.text, baseDir: msg.config.baseDir, source: msg.config.source }, msg.reason).then(answer, (err: unknown) =>
         answer({ ok: false, at: new Date().toISOString(), reason: msg.reason, hash: server.gateway.loaded?.hash ?? null, errors: [{ path: '', message: (err as Error).message }], restartNeeded: [] }),

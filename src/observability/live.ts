@@ -23,8 +23,9 @@ export const RECENT_REJECTIONS = 200;
 export const TOP_K = 256;
 
 /** Upper bounds (ms) of the latency buckets; the last bucket is everything above. */
-const BOUNDS = [0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000, 30000];
-const NB = BOUNDS.length + 1;
+export const BOUNDS = [0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000, 30000];
+/** Latency buckets per histogram. */
+export const NB = BOUNDS.length + 1;
 const MAX_PATH = 256;
 const THREAT_RULE = /(?:^|; |: )([a-z0-9]+)\.[a-z0-9.-]+ at /g;
 
@@ -55,7 +56,85 @@ export interface LivePoint {
   rejections: Record<string, number>;
 }
 
-interface RouteCounters { requests: number; errors: number; rejections: number; shadowRejections: number }
+export interface RouteCounters { requests: number; errors: number; rejections: number; shadowRejections: number }
+export interface UpstreamLive { requests: number; errors: number; p50: number | null; p99: number | null }
+export interface ThreatCounters { blocked: number; detected: number }
+export interface TopEntry { key: string; count: number }
+
+/** GET /live. A cluster primary adds `workers`: how many workers' data it holds. */
+export interface LiveSnapshot {
+  now: number;
+  windowSeconds: number;
+  series: LivePoint[];
+  routes: Record<string, RouteCounters>;
+  upstreams: Record<string, UpstreamLive>;
+  /** Newest first. */
+  rejections: RejectionEntry[];
+  topClientIps: TopEntry[];
+  topConsumers: TopEntry[];
+  threats: Record<string, ThreatCounters>;
+  lastSeq: number;
+  workers?: { answered: number; total: number };
+}
+
+/** One GET /events `tick`. */
+export interface LiveTick {
+  point: LivePoint;
+  routes: Record<string, RouteCounters>;
+  upstreams: Record<string, UpstreamLive>;
+  threats: Record<string, ThreatCounters>;
+  topClientIps: TopEntry[];
+  topConsumers: TopEntry[];
+  /** After the stream's cursor, oldest first. */
+  rejections: RejectionEntry[];
+  lastSeq: number;
+  workers?: { answered: number; total: number };
+}
+
+/**
+ * What the admin listener reads for GET /live and GET /events: a process' own LiveRecorder, or in a
+ * cluster primary the workers' recorders merged (src/cluster/cluster-live.ts).
+ */
+export interface LiveSource {
+  /** The newest rejection's sequence number (a stream opened without `?after=` starts there). */
+  readonly lastSeq: number;
+  snapshot(): LiveSnapshot | Promise<LiveSnapshot>;
+  /** One collection for every open stream: the tick of a stream whose cursor is `after`. */
+  ticks(): ((after: number) => LiveTick) | Promise<(after: number) => LiveTick>;
+}
+
+/**
+ * A latency histogram on the wire, sparse: `[bucket, count, bucket, count, ...]` for its non-empty
+ * buckets (JSON-friendly; a second with few requests fills few buckets).
+ */
+export type SparseHistogram = number[];
+
+/** A second as a cluster worker sends it to the primary: the histogram instead of its percentiles. */
+export interface WirePoint {
+  t: number;
+  requests: number;
+  errors: number;
+  rejections: Record<string, number>;
+  h: SparseHistogram;
+}
+
+/**
+ * A worker's live data as the cluster primary asks for it (IPC): exact enough to merge. Seconds as
+ * histograms, upstream latency as histograms, the top-k counters whole (up to TOP_K entries each).
+ */
+export interface LiveWire {
+  /** The seconds of the asked range that had a request (seconds without any are left out), oldest first. */
+  points: WirePoint[];
+  routes: Record<string, RouteCounters>;
+  upstreams: Record<string, { requests: number; errors: number; h: SparseHistogram }>;
+  threats: Record<string, ThreatCounters>;
+  byIp: [string, number][];
+  byConsumer: [string, number][];
+  /** The rejections after the asked cursor, oldest first (at most the ring). */
+  rejections: RejectionEntry[];
+  lastSeq: number;
+}
+
 interface UpstreamCounters { requests: number; errors: number; minute: number; current: Uint32Array; previous: Uint32Array }
 
 /** Space-Saving top-k: at most `k` keys; a new key evicts the smallest and inherits its count (an over-estimate bound). */
@@ -119,7 +198,17 @@ export function quantile(h: ArrayLike<number>, offset: number, q: number): numbe
   return BOUNDS[BOUNDS.length - 1] as number;
 }
 
-export class LiveRecorder {
+/** The non-empty buckets of `h[offset .. offset + NB)` as `[bucket, count, ...]`. */
+export function sparse(h: ArrayLike<number>, offset: number): SparseHistogram {
+  const out: number[] = [];
+  for (let i = 0; i < NB; i++) {
+    const c = h[offset + i] as number;
+    if (c > 0) out.push(i, c);
+  }
+  return out;
+}
+
+export class LiveRecorder implements LiveSource {
   private readonly origin = performance.timeOrigin;
   /** The second (epoch seconds) the ring's newest slot holds. */
   private sec = Math.floor(Date.now() / 1000);
@@ -296,24 +385,22 @@ export class LiveRecorder {
     return Object.fromEntries(this.routes);
   }
 
-  upstreamCounters(): Record<string, { requests: number; errors: number; p50: number | null; p99: number | null }> {
+  upstreamCounters(): Record<string, UpstreamLive> {
     const minute = Math.floor(Date.now() / 60_000);
-    const out: Record<string, { requests: number; errors: number; p50: number | null; p99: number | null }> = {};
+    const out: Record<string, UpstreamLive> = {};
     for (const [name, u] of this.upstreams) {
-      // The last full minute and the current one together (older windows are stale).
-      const h = new Uint32Array(NB);
-      if (u.minute === minute || u.minute === minute - 1) for (let i = 0; i < NB; i++) h[i] = u.current[i]! + (u.minute === minute ? u.previous[i]! : 0);
+      const h = upstreamHistogram(u, minute);
       out[name] = { requests: u.requests, errors: u.errors, p50: quantile(h, 0, 0.5), p99: quantile(h, 0, 0.99) };
     }
     return out;
   }
 
-  threatCounters(): Record<string, { blocked: number; detected: number }> {
+  threatCounters(): Record<string, ThreatCounters> {
     return Object.fromEntries(this.threats);
   }
 
   /** Everything the dashboard shows at load (GET /live). */
-  snapshot(): unknown {
+  snapshot(): LiveSnapshot {
     return {
       now: Date.now(),
       windowSeconds: WINDOW_SECONDS,
@@ -329,7 +416,7 @@ export class LiveRecorder {
   }
 
   /** One SSE tick: the last finished second, the counters and the rejections after `afterSeq`. */
-  tick(afterSeq: number): { point: LivePoint; routes: unknown; upstreams: unknown; threats: unknown; topClientIps: unknown; topConsumers: unknown; rejections: RejectionEntry[]; lastSeq: number } {
+  tick(afterSeq: number): LiveTick {
     return {
       point: this.point(this.lastSecond()),
       routes: this.routeCounters(),
@@ -341,4 +428,49 @@ export class LiveRecorder {
       lastSeq: this.seq,
     };
   }
+
+  ticks(): (after: number) => LiveTick {
+    return (after) => this.tick(after);
+  }
+
+  /**
+   * This recorder's data for a cluster primary (IPC): the seconds `from..to` (epoch seconds,
+   * clamped to the window) that had a request, with their histograms; the counters; the top-k
+   * counters whole; the rejections after `after`. The primary merges every worker's
+   * (src/observability/live-merge.ts).
+   */
+  wire(from: number, to: number, after: number): LiveWire {
+    this.advance(Math.floor(Date.now() / 1000));
+    const points: WirePoint[] = [];
+    const lo = Math.max(from, this.sec - WINDOW_SECONDS + 1);
+    const hi = Math.min(to, this.sec);
+    for (let t = lo; t <= hi; t++) {
+      const slot = t % WINDOW_SECONDS;
+      const requests = this.requests[slot]!;
+      if (requests === 0) continue;
+      const rejections: Record<string, number> = {};
+      for (const [stage, a] of this.stageRejections) if (a[slot]! > 0) rejections[stage] = a[slot]!;
+      points.push({ t, requests, errors: this.errors[slot]!, rejections, h: sparse(this.latency, slot * NB) });
+    }
+    const minute = Math.floor(Date.now() / 60_000);
+    const upstreams: LiveWire['upstreams'] = {};
+    for (const [name, u] of this.upstreams) upstreams[name] = { requests: u.requests, errors: u.errors, h: sparse(upstreamHistogram(u, minute), 0) };
+    return {
+      points,
+      routes: this.routeCounters(),
+      upstreams,
+      threats: this.threatCounters(),
+      byIp: [...this.byIp.counts],
+      byConsumer: [...this.byConsumer.counts],
+      rejections: this.rejectionsAfter(after),
+      lastSeq: this.seq,
+    };
+  }
+}
+
+/** An upstream's latency of the last full minute and the current one together (older windows are stale). */
+function upstreamHistogram(u: UpstreamCounters, minute: number): Uint32Array {
+  const h = new Uint32Array(NB);
+  if (u.minute === minute || u.minute === minute - 1) for (let i = 0; i < NB; i++) h[i] = u.current[i]! + (u.minute === minute ? u.previous[i]! : 0);
+  return h;
 }

@@ -44,7 +44,7 @@ export class GatewayServer implements AdminHost {
   metrics: GatewayMetrics | undefined;
   /** The admin listener (server.admin at start). */
   admin: AdminServer | undefined;
-  /** Live data for the admin dashboard (kept when the admin listener runs). */
+  /** Live data for the admin dashboard (kept when the config has an admin listener; in a cluster worker for the primary). */
   live: LiveRecorder | undefined;
   private watcher: FSWatcher | undefined;
 
@@ -71,7 +71,9 @@ export class GatewayServer implements AdminHost {
       runtime.accessLog = observedAccessLog(runtime.accessLog, (ctx, now) => metrics.observe(ctx, now));
       self.metrics = metrics;
     }
-    if (gateway.settings.admin && options.admin !== false) {
+    // Kept whenever the config has an admin listener, also in a cluster worker (options.admin
+    // false): the primary runs the listener and merges every worker's (src/cluster/cluster-live.ts).
+    if (gateway.settings.admin) {
       const live = new LiveRecorder();
       runtime.accessLog = observedAccessLog(runtime.accessLog, (ctx, now) => live.observe(ctx, now));
       self.live = live;

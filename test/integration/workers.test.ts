@@ -1,8 +1,8 @@
 /**
  * server.workers: 2 — the real `portcullis start` (a cluster primary and two workers) on a temp
  * config: both workers serve, a killed worker is replaced, reloads reach every worker, limits with
- * the memory store are exact across workers, /metrics on the primary sums the workers, SIGTERM
- * drains and leaves no process behind.
+ * the memory store are exact across workers, /metrics on the primary sums the workers, /live and
+ * /events on the primary merge the workers' live data, SIGTERM drains and leaves no process behind.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -13,10 +13,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
+import { newApiKey } from '../../src/auth/api-key.ts';
+import type { LiveSnapshot, LiveTick } from '../../src/observability/live.ts';
 import { startUpstream, type TestUpstream } from '../helpers/harness.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const TOKEN = 'workers-test-admin-token-0123456789';
+const KEY = newApiKey();
 
 function config(upstream: string, extraRoutes = ''): string {
   return `
@@ -27,6 +30,10 @@ server:
   shutdownTimeout: 3s
 metrics: { prometheus: true }
 logging: { level: info, accessLog: "off" }
+authenticators:
+  keys:
+    type: apiKey
+    consumers: [{ id: alpha, keyHash: "${KEY.keyHash}" }]
 upstreams:
   backend: { targets: [${upstream}], timeout: 5s }
 routes:
@@ -39,6 +46,10 @@ routes:
     auth: public
     upstream: backend
     rateLimit: [{ by: ip, limit: 20, per: 1m }]
+  - name: keyed
+    match: { path: /keyed }
+    auth: keys
+    upstream: backend
 ${extraRoutes}`;
 }
 
@@ -92,16 +103,29 @@ function workerPids(stderr: string): Map<number, number> {
 }
 
 /** One request on a new connection (node:cluster hands each connection to the next worker). */
-async function get(port: number, p: string): Promise<number> {
-  const r = await request(`http://127.0.0.1:${port}${p}`, { reset: true });
+async function get(port: number, p: string, headers: Record<string, string> = {}): Promise<number> {
+  const r = await request(`http://127.0.0.1:${port}${p}`, { reset: true, headers });
   await r.body.dump();
   return r.statusCode;
 }
 
-async function statuses(port: number, p: string, n: number): Promise<number[]> {
+async function statuses(port: number, p: string, n: number, headers: Record<string, string> = {}): Promise<number[]> {
   const out: number[] = [];
-  for (let i = 0; i < n; i += 10) out.push(...(await Promise.all(Array.from({ length: Math.min(10, n - i) }, () => get(port, p)))));
+  for (let i = 0; i < n; i += 10) out.push(...(await Promise.all(Array.from({ length: Math.min(10, n - i) }, () => get(port, p, headers)))));
   return out;
+}
+
+/** GET /live on the primary's admin listener. */
+async function live(admin: number): Promise<LiveSnapshot> {
+  const r = await request(`http://127.0.0.1:${admin}/live`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const text = await r.body.text();
+  assert.equal(r.statusCode, 200, text);
+  return JSON.parse(text) as LiveSnapshot;
+}
+
+/** Resolves just after the next second starts (the live series holds finished seconds only). */
+function nextSecond(): Promise<void> {
+  return sleep(1000 - (Date.now() % 1000) + 50);
 }
 
 async function metrics(admin: number): Promise<string> {
@@ -180,6 +204,86 @@ describe('server.workers: 2', { timeout: 180_000 }, () => {
     assert.equal(sample(text, 'portcullis_cluster_workers{state="ready"}'), 2);
     const pids = [...text.matchAll(/^portcullis_worker_info\{worker="\d",pid="(\d+)"\} 1$/gm)].map((m) => Number(m[1]));
     assert.deepEqual(new Set(pids), new Set(workerPids(gw.stderr()).values()));
+  });
+
+  it('/live and /events on the primary merge both workers\' live data', async () => {
+    const requests = (s: LiveSnapshot): number => s.series.reduce((n, p) => n + p.requests, 0);
+    const rejected = (s: LiveSnapshot, stage: string): number => s.series.reduce((n, p) => n + (p.rejections[stage] ?? 0), 0);
+    const perWorker = (text: string): number[] => [1, 2].map((w) => sample(text, `portcullis_worker_requests_total{worker="${w}"}`) ?? 0);
+    await nextSecond();
+    const before = await live(gw.admin);
+    assert.deepEqual(before.workers, { answered: 2, total: 2 });
+    assert.equal(before.routes.keyed, undefined, 'no request on the route yet');
+    const servedBefore = perWorker(await metrics(gw.admin));
+
+    // 20 with the key, 10 without one (401), 10 with a wrong one (401), each on a new connection:
+    // node:cluster hands them to both workers.
+    assert.deepEqual(await statuses(gw.port, '/keyed', 20, { 'x-api-key': KEY.key }), Array(20).fill(200));
+    assert.deepEqual(await statuses(gw.port, '/keyed', 10), Array(10).fill(401));
+    assert.deepEqual(await statuses(gw.port, '/keyed', 10, { 'x-api-key': 'pcl_not_a_key_0123456789abcdefghijk' }), Array(10).fill(401));
+    const servedAfter = perWorker(await metrics(gw.admin));
+    assert.ok(servedAfter[0]! > servedBefore[0]! && servedAfter[1]! > servedBefore[1]!, `both workers served (${servedBefore} -> ${servedAfter})`);
+    await nextSecond();
+
+    const after = await live(gw.admin);
+    assert.deepEqual(after.workers, { answered: 2, total: 2 });
+    assert.equal(after.windowSeconds, 900);
+    assert.equal(requests(after) - requests(before), 40, 'the per-second series: every request sent, summed over both workers');
+    assert.equal(rejected(after, 'authenticate') - rejected(before, 'authenticate'), 20);
+    assert.deepEqual(after.routes.keyed, { requests: 40, errors: 0, rejections: 20, shadowRejections: 0 });
+    assert.ok((after.upstreams.backend?.requests ?? 0) >= 20);
+    assert.ok(after.series.some((p) => p.requests > 0 && p.p50 !== null && p.p99 !== null && p.p99 >= p.p50));
+    const keyed = after.rejections.filter((e) => e.route === 'keyed');
+    assert.equal(keyed.length, 20);
+    assert.ok(keyed.every((e) => e.status === 401 && e.stage === 'authenticate' && !e.shadow), JSON.stringify(keyed[0]));
+    const codes = keyed.map((e) => e.code);
+    assert.equal(codes.filter((c) => c === 'PCL_AUTHN_MISSING_CREDENTIALS').length, 10, codes.join(','));
+    assert.equal(codes.filter((c) => c === 'PCL_AUTHN_INVALID_CREDENTIALS').length, 10, codes.join(','));
+    const times = after.rejections.map((e) => e.time);
+    assert.deepEqual(times, [...times].sort((a, b) => b - a), 'newest first');
+    assert.equal(new Set(after.rejections.map((e) => e.seq)).size, after.rejections.length, 'one sequence');
+    assert.ok(after.lastSeq >= 20);
+    assert.ok(!JSON.stringify(after).includes(KEY.key), 'no key in the live data');
+
+    // GET /events: ticks once a second while traffic goes on; the counters move, the new rejections come once.
+    const res = await request(`http://127.0.0.1:${gw.admin}/events?after=${after.lastSeq}`, { headers: { authorization: `Bearer ${TOKEN}`, accept: 'text/event-stream' } });
+    assert.equal(res.statusCode, 200);
+    assert.match(String(res.headers['content-type']), /^text\/event-stream/);
+    const ticks: LiveTick[] = [];
+    const streamed = (async () => {
+      let buffer = '';
+      for await (const chunk of res.body) {
+        buffer += (chunk as Buffer).toString('utf8');
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) !== -1) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (/^event: tick$/m.test(block) && data !== undefined) ticks.push(JSON.parse(data) as LiveTick);
+        }
+      }
+    })().catch(() => undefined);
+    // Traffic over ~3 s (a tick shows the last finished second): 5 with the key and 2 refused, 4 times.
+    for (let i = 0; i < 4; i++) {
+      await Promise.all([statuses(gw.port, '/keyed', 5, { 'x-api-key': KEY.key }), statuses(gw.port, '/keyed', 2)]);
+      await sleep(750);
+    }
+    await nextSecond();
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && (ticks.at(-1)?.routes.keyed?.requests ?? 0) < 68) await sleep(100);
+    res.body.destroy();
+    await streamed;
+    assert.ok(ticks.length >= 2, `ticks: ${ticks.length}`);
+    for (const t of ticks) assert.deepEqual(t.workers, { answered: 2, total: 2 });
+    const keyedRequests = ticks.map((t) => t.routes.keyed?.requests ?? 0);
+    assert.equal(keyedRequests.at(-1), 40 + 28, keyedRequests.join(','));
+    assert.ok(keyedRequests[0]! < 68, `the counter moved: ${keyedRequests.join(',')}`);
+    assert.ok(ticks.some((t) => t.point.requests > 0), 'a tick whose second had requests');
+    const fresh = ticks.flatMap((t) => t.rejections);
+    assert.equal(fresh.length, 8, JSON.stringify(fresh.map((e) => e.seq)));
+    assert.ok(fresh.every((e) => e.seq > after.lastSeq && e.code === 'PCL_AUTHN_MISSING_CREDENTIALS'));
+    assert.equal(new Set(fresh.map((e) => e.seq)).size, 8, 'each rejection once');
+    assert.equal(ticks.at(-1)?.lastSeq, after.lastSeq + 8);
   });
 
   it('a rate limit of 20/min with the memory store is exact across the workers: 40 requests, 20 pass', async () => {
