@@ -549,9 +549,12 @@ function windowsShell(v: string, paranoia: Paranoia): Hit | null {
     const e = /\$env:[a-z_]+|\[system\.(?:convert|text\.encoding|io\.|net\.|diagnostics|reflection|runtime)/.exec(v);
     if (e !== null) return hit('rce.powershell', CRITICAL, 'PowerShell environment / .NET access', e.index);
   }
-  // cmd.exe control flow: for %x in (…) do …, if exist …, if errorlevel …
-  if (v.includes('for') || v.includes('if')) {
-    const f = /\bfor\s+(?:\/[dflr]\s+(?:"[^"]*"\s+|[a-z]:[^\s]*\s+)?)*%%?(?:[a-z_][a-z0-9_]*|[^\s])\s+in\s*\(/.exec(v);
+  // cmd.exe control flow: for %x in (…) do …, if exist …, if errorlevel …. Both patterns start with
+  // the word at a word boundary (`\bfor`, `\bif`) and the loop needs a `%`: most prose holds `if` or
+  // `for` only inside words (`gift`, `before`, `different`) and skips both regexes.
+  const forLoop = v.includes('%') && wordStart(v, 'for');
+  if (forLoop || wordStart(v, 'if')) {
+    const f = !forLoop ? null : /\bfor\s+(?:\/[dflr]\s+(?:"[^"]*"\s+|[a-z]:[^\s]*\s+)?)*%%?(?:[a-z_][a-z0-9_]*|[^\s])\s+in\s*\(/.exec(v);
     if (f !== null) return hit('rce.windows-command', CRITICAL, 'cmd.exe for loop', f.index);
     const i = /\bif\s+(?:\/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\s+\S+\s+(?![{:])\S|\bif\s*\/i\s|\bif\s+(?:not\s+)?\S+\s*(?:==|\s(?:equ|neq|lss|leq|gtr|geq)\s)\s*\S*[^\s:]\s+(?!\{|:|then\b|return\b|and\b|or\b|&&|\|\||\?)[@a-z(]|\bif\s*(?:\/i\s+)?(?:not\s+)?(?:exist\s|errorlevel\s|defined\s|cmdextversion\s|%[^%\s]+%\s*(?:==|equ|neq|lss|leq|gtr|geq)|"[^"]*"\s*(?:==|equ|neq|lss|leq|gtr|geq)|[^\s=]+==[^\s]+\s+(?:echo|goto|set|call|cmd|del|copy|start|exit|foo|\()|\(\s*[^\s)]+\s+(?:equ|neq|lss|leq|gtr|geq)\s|\[[^\]]*\]==\[|\([^)]*\)==\()/.exec(v);
     if (i !== null) return hit('rce.windows-command', CRITICAL, 'cmd.exe if statement', i.index);
@@ -560,6 +563,16 @@ function windowsShell(v: string, paranoia: Paranoia): Hit | null {
   const sep = !/[;|&\n]/.test(v) ? null : /(?:[;|&]|\n)\s*(?:dir|type|net|ver|vol|whoami|systeminfo|tasklist|ipconfig|netstat|set|echo|copy|del|reg|sc|wmic|bitsadmin|certutil|mshta|rundll32|regsvr32|cscript|wscript|schtasks|at|bcdedit|bcdboot|vssadmin|wevtutil|diskpart|format|attrib|icacls|takeown|findstr|start|call|ping|nslookup|route|arp|netsh|query|qwinsta|quser|shutdown|taskkill|powershell|pwsh|cmd)(?:\.exe)?\b(?!['’])(?=\s*(?:$|[;|&]|\s+(?:\/|-|[a-z]:|\\\\|%|user\b|localgroup\b|share\b|view\b|use\b|start\b|stop\b|query\b|http|"|\d)))/.exec(v);
   if (sep !== null) return hit('rce.windows-command', CRITICAL, `Windows command after separator: ${sep[0].replace(/^[;|&\n]\s*/, '')}`, sep.index);
   return null;
+}
+
+/** `\b${word}` (`\b` as in a non-Unicode regex: `[A-Za-z0-9_]` are word characters) occurs in `v`. */
+function wordStart(v: string, word: string): boolean {
+  for (let at = v.indexOf(word); at !== -1; at = v.indexOf(word, at + 1)) {
+    if (at === 0) return true;
+    const c = v.charCodeAt(at - 1);
+    if (!((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95)) return true;
+  }
+  return false;
 }
 
 /**

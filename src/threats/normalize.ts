@@ -66,10 +66,15 @@ export const MAX_ROUNDS = 3;
 /**
  * Characters that never need work: printable ASCII except `%`, `&`, `\`, and upper-case letters
  * (lower-casing is cheap and done separately). `/` is in, `/*` is checked for separately.
+ * Per ASCII code, in one table: -1 for a character that needs work, else its `C_*` class, with
+ * `P_SPECIAL` added for the two characters the scan looks at more closely (space, `/`).
  */
-const PLAIN = new Uint8Array(128);
-for (let c = 0x20; c < 0x7f; c++) PLAIN[c] = 1;
-for (const ch of '%&\\') PLAIN[ch.charCodeAt(0)] = 0;
+const P_SPECIAL = 1 << 29;
+const PLAIN_CLASS = new Int32Array(128).fill(-1);
+for (let c = 0x20; c < 0x7f; c++) PLAIN_CLASS[c] = CLASS_OF[c] as number;
+for (const ch of '%&\\') PLAIN_CLASS[ch.charCodeAt(0)] = -1;
+PLAIN_CLASS[32] = (PLAIN_CLASS[32] as number) | P_SPECIAL;
+PLAIN_CLASS[47] = (PLAIN_CLASS[47] as number) | P_SPECIAL;
 
 /**
  * Fast check: can `value` skip the slow path (only lower-casing needed)? Returns its `C_*` character
@@ -78,19 +83,26 @@ for (const ch of '%&\\') PLAIN[ch.charCodeAt(0)] = 0;
 function plainClasses(value: string): number {
   let prevSpace = true; // a leading space needs trimming
   let m = 0;
-  for (let i = 0; i < value.length; i++) {
+  const n = value.length;
+  for (let i = 0; i < n; i++) {
     const c = value.charCodeAt(i);
-    if (c >= 128 || PLAIN[c] !== 1) return -1;
-    m |= CLASS_OF[c] as number;
+    if (c >= 128) return -1;
+    const k = PLAIN_CLASS[c] as number;
+    if (k < 0) return -1;
+    m |= k;
+    if ((k & P_SPECIAL) === 0) {
+      prevSpace = false;
+      continue;
+    }
     if (c === 32) {
       if (prevSpace) return -1;
       prevSpace = true;
       continue;
     }
     prevSpace = false;
-    if (c === 47 /* / */ && value.charCodeAt(i + 1) === 42 /* * */) return -1;
+    if (value.charCodeAt(i + 1) === 42 /* * */) return -1;
   }
-  return !prevSpace || value.length === 0 ? m : -1;
+  return !prevSpace || n === 0 ? m & ~P_SPECIAL : -1;
 }
 
 export function normalize(input: string): Normalized {

@@ -260,17 +260,19 @@ describe('detectSqli performance', () => {
     backslashQuotes: (n) => "\\'".repeat(n / 2),
   };
 
+  /** CPU ms of one call (not wall time: test files run two at a time, beside other processes). */
   function once(v: string, maxLength: number): number {
-    const t0 = performance.now();
+    const t0 = process.cpuUsage();
     detectSqli(v, 4, maxLength);
-    return performance.now() - t0;
+    const t = process.cpuUsage(t0);
+    return (t.user + t.system) / 1000;
   }
 
   for (const [name, make] of Object.entries(shapes)) {
     it(`1 MB of ${name}: bounded and linear`, () => {
       const big = make(1 << 20);
       // default bound: only the first 8192 characters are inspected
-      assert.ok(once(big, 8192) < 200);
+      assert.ok(Math.min(once(big, 8192), once(big, 8192)) < 200);
       // unbounded: linear in length, 256 Ki vs 1 Mi characters: fastest of interleaved runs, and up
       // to three attempts, so that other work on the machine does not count (a quadratic scan gives a
       // ratio of 16 every time)

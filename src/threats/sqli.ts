@@ -198,6 +198,12 @@ const DANGER_WORDS = new Set([
 const ALNUM_SUSPECTS = new Set(['msysaccessobjects', 'msysobjects', 'msysqueries', 'sysobjects', 'syscolumns', 'sysdatabases', 'tempdb', 'msdb', 'msdasql', 'openrowset', 'opendatasource']);
 
 /**
+ * The words that make a value not plain for `sqliPlain`: the keywords, `DANGER_WORDS`, `DB_NAMES` and
+ * `ALNUM_SUSPECTS` in one set (one lookup per word instead of four), built on first use.
+ */
+let PLAIN_STOP: Set<string> | undefined;
+
+/**
  * Whether a value made only of letters, digits and `_` (which the engine otherwise never hands to the
  * tokeniser: `page`, `cus_42`) is SQL-only vocabulary worth a parse: a system catalog, an extended
  * procedure or a well-known system database name (`information_schema`, `pg_catalog`, `tempdb`),
@@ -205,8 +211,12 @@ const ALNUM_SUSPECTS = new Set(['msysaccessobjects', 'msysobjects', 'msysqueries
  */
 export function sqliTokenSuspect(v: string): boolean {
   if (v.length <= 3 || v.length > 64) return false;
-  return DANGER_WORDS.has(v) || ALNUM_SUSPECTS.has(v) || DB_NAMES.has(v) || (v.includes('.') && dottedDanger(v));
+  TOKEN_SUSPECTS ??= new Set([...DANGER_WORDS, ...ALNUM_SUSPECTS, ...DB_NAMES]);
+  return TOKEN_SUSPECTS.has(v) || (v.includes('.') && dottedDanger(v));
 }
+
+/** `DANGER_WORDS`, `ALNUM_SUSPECTS` and `DB_NAMES` in one set (one lookup instead of three), built on first use. */
+let TOKEN_SUSPECTS: Set<string> | undefined;
 
 /** Database names reported at paranoia 1. */
 const DB_NAMES_PL1 = new Set(['tempdb', 'msdb', 'mysql.db', 'pg_sleep', 'master..sysdatabases', 'master.dbo']);
@@ -1493,6 +1503,8 @@ function quickBenign(s: string, end: number): boolean {
  * keyword (`and`, `from`, `having`, `null`, `by`, `xor`, …), a quote or one of the excluded characters.
  */
 export function sqliPlain(s: string, end: number): boolean {
+  PLAIN_STOP ??= new Set([...KEYWORDS.keys(), ...DANGER_WORDS, ...DB_NAMES, ...ALNUM_SUSPECTS]);
+  const stop = PLAIN_STOP;
   let i = 0;
   while (i < end) {
     const c = s.charCodeAt(i);
@@ -1516,7 +1528,7 @@ export function sqliPlain(s: string, end: number): boolean {
       }
       if (i - start > 40) continue; // the tokeniser keeps no text for longer words: no name matches
       const w = upper ? s.slice(start, i).toLowerCase() : s.slice(start, i);
-      if (KEYWORDS.has(w) || DANGER_WORDS.has(w) || DB_NAMES.has(w) || ALNUM_SUSPECTS.has(w)) return false;
+      if (stop.has(w)) return false;
       continue;
     }
     if (c >= 48 && c <= 57) {
