@@ -34,6 +34,7 @@ export async function buildUpstream(name: string, u: RawUpstreamConfig, baseDir:
     totalTimeout: u.totalTimeout ? parseDuration(u.totalTimeout) : retries > 0 ? timeout * (retries + 1) : 0,
     panic: u.panic ?? false,
     protocol: u.protocol ?? 'h1',
+    client: u.client ?? 'builtin',
   };
   // h2 negotiates HTTP/2 by ALPN, which needs TLS; h2c is HTTP/2 spoken from the first byte on a plain connection.
   if (u.protocol === 'h2' && targets.some((t) => t.url.startsWith('http:'))) {

@@ -149,7 +149,7 @@ export class ProxyExchange {
     }
     const attempt = new Attempt(this, target);
     this.current = attempt;
-    target.pool.dispatch(
+    target.dispatcher.dispatch(
       {
         path: this.options.path,
         method: this.method as Dispatcher.HttpMethod,

@@ -128,6 +128,13 @@ export const UpstreamSchema = Type.Object(
           'HTTP version to the targets: h1 (HTTP/1.1); h2 (HTTP/2 over TLS, https:// targets, offered by ALPN next to HTTP/1.1); h2c (HTTP/2 in cleartext with prior knowledge, http:// targets). gRPC backends need h2 or h2c.',
       }),
     ),
+    client: Type.Optional(
+      Type.Union([Type.Literal('builtin'), Type.Literal('undici')], {
+        default: 'builtin',
+        description:
+          'HTTP/1.1 client for proxied requests to http:// targets: builtin (the gateway\'s own client, src/upstream/h1/pool.ts: less CPU per request) or undici. https:// targets, h2 and h2c, WebSocket tunnels, health checks and mirrored requests always use undici.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

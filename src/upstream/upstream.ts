@@ -4,7 +4,8 @@
  * and the retry policy and budget the proxy applies. Built once per config; `start` arms the health
  * checks, `close` stops them and drains the pools.
  */
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
+import { H1Pool } from './h1/pool.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import { createBalancer, type Balanced, type BalanceKind, type Balancer } from './balance.ts';
@@ -55,6 +56,8 @@ export interface UpstreamSpec {
   tls?: UpstreamTls;
   /** HTTP version to the targets (default h1); see UpstreamProtocol. */
   protocol?: UpstreamProtocol;
+  /** HTTP/1.1 client of proxied requests to http:// targets (default builtin). */
+  client?: 'builtin' | 'undici';
   /** Monotonic ms; tests inject their own. */
   clock?: () => number;
 }
@@ -63,7 +66,12 @@ export class Target implements Balanced {
   readonly origin: string;
   readonly url: URL;
   readonly weight: number;
+  /** undici: health checks, mirrored requests, WebSocket tunnels, and every request to https:// or HTTP/2 targets. */
   readonly pool: Pool;
+  /** What proxied requests go through: the built-in HTTP/1.1 client for http:// h1 targets, else `pool`. */
+  readonly dispatcher: Pick<Dispatcher, 'dispatch'>;
+  /** The built-in client, when this target uses it. */
+  readonly h1: H1Pool | undefined;
   readonly health: TargetHealth;
   /** In-flight exchanges (least-connections, power of two choices). */
   active = 0;
@@ -105,6 +113,19 @@ export class Target implements Balanced {
       maxResponseSize: -1,
       strictContentLength: true,
     });
+    if (this.url.protocol === 'http:' && protocol === 'h1' && upstream.client !== 'undici') {
+      this.h1 = new H1Pool(this.origin, {
+        connections: upstream.maxConnections,
+        keepAliveTimeout: 4_000,
+        headersTimeout: upstream.timeout,
+        bodyTimeout: upstream.timeout,
+        connectTimeout: upstream.connectTimeout,
+      });
+      this.dispatcher = this.h1;
+    } else {
+      this.h1 = undefined;
+      this.dispatcher = this.pool;
+    }
   }
 }
 
@@ -223,7 +244,7 @@ export class Upstream {
   /** Stops the health checks and closes the pools once in-flight requests on them have finished. */
   async close(): Promise<void> {
     for (const c of this.checkers) c.stop();
-    await Promise.allSettled(this.targets.map((t) => t.pool.close()));
+    await Promise.allSettled(this.targets.flatMap((t) => (t.h1 ? [t.pool.close(), t.h1.close()] : [t.pool.close()])));
   }
 
   /** The active checkers (tests run a check on demand). */
