@@ -41,6 +41,7 @@ const PEERS = [
   'fastify',
   'raw',
   'portcullis',
+  'portcullis-undici',
   'portcullis-full',
   'portcullis-1w-free',
   'portcullis-2w-free',
@@ -57,6 +58,7 @@ const LABELS: Record<Peer, string> = {
   fastify: 'fastify + @fastify/http-proxy',
   raw: 'node:http + raw socket client (ref.)',
   portcullis: 'Portcullis, auth: public',
+  'portcullis-undici': 'Portcullis, public, client: undici',
   'portcullis-full': 'Portcullis, full pipeline',
   'portcullis-1w-free': 'Portcullis, 1 process, unpinned',
   'portcullis-2w-free': 'Portcullis, workers: 2, unpinned',
@@ -362,6 +364,8 @@ backend st_sub
 
 interface PortcullisOptions {
   full: boolean;
+  /** upstreams.backend.client: undici (the built-in HTTP/1.1 client otherwise). */
+  undici?: boolean;
   workers?: number;
   admin?: boolean;
 }
@@ -388,6 +392,7 @@ defaults:
   backend:
     targets: [${JSON.stringify(`http://127.0.0.1:${backend}`)}]
     maxConnections: 128
+${o.undici ? '    client: undici\n' : ''}
 routes:
   - name: bench
     match: { path: /api/*, methods: [GET, POST] }
@@ -683,7 +688,7 @@ async function main(): Promise<number> {
       } else {
         const workers = peer === 'portcullis-2w-free' ? 2 : undefined;
         const file = path.join(dir, `${peer}.yaml`);
-        writeFileSync(file, portcullisConf(dir, backendPort, jwksFile, { full: peer === 'portcullis-full', ...(workers ? { workers } : {}) }));
+        writeFileSync(file, portcullisConf(dir, backendPort, jwksFile, { full: peer === 'portcullis-full', undici: peer === 'portcullis-undici', ...(workers ? { workers } : {}) }));
         const c = startChild(peer, process.execPath, [...PORTCULLIS_NODE_FLAGS, path.join(ROOT, 'src/cli/main.ts'), 'start', '--config', file], cpu);
         running.push({ peer, child: c, port: await waitForLine(c, /listening on http:\/\/127\.0\.0\.1:(\d+)/) });
       }
@@ -833,6 +838,7 @@ async function main(): Promise<number> {
     const have = (p: Peer): boolean => running.some((r) => r.peer === p);
     for (const [a, b, goal, min] of [
       ['portcullis', 'minimal', '1. plain proxying >= 1.5× node:http + undici Pool', 1.5],
+      ['portcullis', 'portcullis-undici', '   (built-in HTTP/1.1 client / undici, reported)', 0],
       ['portcullis-full', 'haproxy-sec', '2. full pipeline >= 1.0× HAProxy security pipeline', 1.0],
       ['portcullis', 'nginx', '   (plain proxying / nginx, reported)', 0],
       ['portcullis', 'haproxy', '   (plain proxying / HAProxy, reported)', 0],
