@@ -14,6 +14,7 @@ import { parse as parseYaml } from 'yaml';
 import { ThreatEngine, type EngineOptions, type InspectInput, type Verdict } from '../src/threats/engine.ts';
 import type { Paranoia } from '../src/threats/types.ts';
 import { generateBenignRequests } from './benign-corpus.ts';
+import { rawRequest, type CorpusInput } from './crs-corpus.ts';
 
 const args = parseArgs({ options: { baseline: { type: 'string' }, corpus: { type: 'string' }, benign: { type: 'string', default: '50000' } } }).values;
 if (args.baseline === undefined) {
@@ -45,17 +46,8 @@ function fromRaw(raw: Buffer): InspectInput {
   return { method, host, target, rawHeaders, body: body.length > 0 ? Buffer.from(body) : undefined, parsedBody: undefined, hasBody: body.length > 0 };
 }
 
-interface CorpusInput {
-  method?: string;
-  uri?: string;
-  version?: string;
-  headers?: Record<string, string | number>;
-  data?: string | string[];
-  encoded_request?: string;
-  autocomplete_headers?: boolean;
-}
 
-/** The request bytes of every CRS stage with an input (as `bench/threats.ts` builds them). */
+/** The request bytes of every CRS stage with an input (bench/crs-corpus.ts, as `bench/threats.ts` sends them). */
 function crsRequests(dir: string): { id: string; input: InspectInput }[] {
   const out: { id: string; input: InspectInput }[] = [];
   for (const folder of readdirSync(dir).sort()) {
@@ -79,18 +71,6 @@ function crsRequests(dir: string): { id: string; input: InspectInput }[] {
   return out;
 }
 
-function rawRequest(input: CorpusInput): Buffer {
-  if (input.encoded_request !== undefined) return Buffer.from(input.encoded_request, 'base64');
-  const data = Array.isArray(input.data) ? input.data.join('\r\n') : (input.data ?? '');
-  const body = Buffer.from(data, 'utf8');
-  const headers = Object.entries(input.headers ?? {}).map(([k, v]) => [k, String(v)] as const);
-  const auto = input.autocomplete_headers !== false;
-  const has = (name: string): boolean => headers.some(([k]) => k.toLowerCase() === name);
-  const lines = [`${input.method ?? 'GET'} ${input.uri ?? '/'} ${input.version ?? 'HTTP/1.1'}`];
-  for (const [k, v] of headers) lines.push(`${k}: ${v}`);
-  if (auto && body.length > 0 && !has('content-length') && !has('transfer-encoding')) lines.push(`Content-Length: ${body.length}`);
-  return Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1'), body]);
-}
 
 const requests: { id: string; input: InspectInput }[] = [];
 generateBenignRequests(Number(args.benign)).forEach((r, i) => {
